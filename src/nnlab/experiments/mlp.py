@@ -1,0 +1,127 @@
+"""Part I: the MLP on moons/circles (NumPy from scratch or PyTorch) and on CIFAR-10 — one recipe file.
+
+Both backends run through the same loop (``nnlab.train.loop.fit``); only the learner differs.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validate import one_of, parse_int_list
+from ..data.toy import ToyDataConfig, make_toy
+from ..errors import check
+from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
+from ..train.loop import TaskData, fit
+from ..train.runfolder import RunDir, atomic_write_bytes
+from ..train.sources import ArraySource, EvalSet
+from .common import config_record
+
+BACKENDS = ("numpy", "torch")
+
+
+@dataclass(frozen=True)
+class MLPSpec:
+    backend: str = field(default="torch", metadata={"help": "implementation: numpy (from scratch) | torch"})
+    hidden: tuple[int, ...] = field(default=(20,), metadata={"help": "hidden layer sizes, comma-separated (e.g. 1024,256,32)"})
+    init: str = field(default="he", metadata={"help": "weight init: he | xavier"})
+    dtype: str = field(default="float64", metadata={"help": "numpy backend precision: float64 | float32"})
+
+    def __post_init__(self):
+        problems = [one_of("backend", self.backend, BACKENDS), one_of("init", self.init, ("he", "xavier")),
+                    one_of("dtype", self.dtype, ("float64", "float32"))]
+        check([p for p in problems if p], "model config")
+        object.__setattr__(self, "hidden", parse_int_list("hidden", self.hidden))
+
+
+#: Part I defaults: "defaults that give a good model" on moons/circles (chosen on validation splits,
+#: see benchmarks/RESULTS.md); the report's own settings are batch 5, SGD.
+TOY_DEFAULTS = {
+    "optim": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9},
+    "schedule": {"schedule": "cosine"},
+    "train": {"epochs": 60, "batch_size": 5},
+}
+
+
+def build_mlp_learner(spec: MLPSpec, in_features: int, num_classes: int, optim, schedule, train, total_steps, device=None, dist=None):
+    from ..train.learners import NumpyLearner, TorchLearner
+
+    if spec.backend == "numpy":
+        from ..numpy_nn import MLP as NumpyMLP
+
+        model = NumpyMLP(in_features, spec.hidden, num_classes, init=spec.init, seed=train.seed, dtype=np.dtype(spec.dtype))
+        return NumpyLearner(model, optim, schedule, train, total_steps=total_steps, num_classes=num_classes)
+    import torch
+
+    from ..models.mlp import MLP as TorchMLP
+
+    torch.manual_seed(train.seed)
+    model = TorchMLP(in_features, spec.hidden, num_classes, init=spec.init)
+    kw = {"dist": dist} if dist is not None else {}
+    return TorchLearner(model, optim, schedule, train, total_steps=total_steps, device=device, num_classes=num_classes, **kw)
+
+
+def _total_steps(train: TrainConfig, steps_per_epoch: int) -> int:
+    return train.steps if train.steps else train.epochs * steps_per_epoch
+
+
+def train_toy_mlp(spec: MLPSpec, data_cfg: ToyDataConfig, optim: OptimConfig, schedule: ScheduleConfig,
+                  train: TrainConfig, *, out=None, resume=False, dry_run=False, recipe=None) -> dict:
+    """Train the Part I MLP on moons/circles; returns the summary (also in ``out/summary.json``)."""
+    splits = make_toy(data_cfg, train.seed)
+    (Xtr, ytr), (Xte, yte) = splits.train, splits.test
+    if spec.backend == "numpy":
+        dt = np.dtype(spec.dtype)
+        cast = lambda X, y: (X.astype(dt), y)  # noqa: E731
+        device, dist = None, None
+    else:
+        import torch
+
+        from ..train.distributed import init_from_env
+        from ..train.learners import resolve_device
+
+        device = resolve_device(train.device)
+        dist = init_from_env(device.type)
+        cast = lambda X, y: (torch.as_tensor(X, dtype=torch.float32, device=device), torch.as_tensor(y, device=device))  # noqa: E731
+    src = ArraySource(*cast(Xtr, ytr), train.batch_size, train.seed, **({"dist": dist} if dist else {}))
+    val = EvalSet(*cast(*splits.val)) if splits.val is not None else None
+    test = EvalSet(*cast(Xte, yte))
+    learner = build_mlp_learner(spec, 2, 2, optim, schedule, train, _total_steps(train, src.steps_per_epoch), device, dist)
+
+    def extra(lrn, run: RunDir):
+        _decision_grid(lrn, spec, np.concatenate([Xtr, Xte]), np.concatenate([ytr, yte]), Xte, yte, run, device)
+
+    data = TaskData(train=src, test=test, val=val, class_names=splits.class_names,
+                    info={"dataset": data_cfg.dataset, "n_train": len(ytr), "n_test": len(yte)}, extra_outputs=extra)
+    rec = config_record("mlp", f"mlp-{spec.backend}", recipe, model=spec, data=data_cfg, optim=optim, schedule=schedule, train=train)
+    is_main = dist is None or dist.is_main
+    run = RunDir(out) if (out is not None and not dry_run and is_main) else None
+    try:
+        return fit(learner, data, train, run=run, config_record=rec, resume=resume, dry_run=dry_run, is_main=is_main,
+                   desc=f"mlp/{spec.backend}/{data_cfg.dataset}")
+    finally:
+        if run is not None:
+            run.release()
+
+
+def _decision_grid(learner, spec, X_all, y_all, X_test, y_test, run: RunDir, device, n: int = 200):
+    """Probability of class 1 on a grid (saved, so the figure can be redrawn without the model)."""
+    from ..report import plots
+
+    pad = 0.5
+    xs = np.linspace(X_all[:, 0].min() - pad, X_all[:, 0].max() + pad, n)
+    ys = np.linspace(X_all[:, 1].min() - pad, X_all[:, 1].max() + pad, n)
+    xx, yy = np.meshgrid(xs, ys)
+    grid = np.c_[xx.ravel(), yy.ravel()]  # (n*n, 2)
+    if spec.backend == "numpy":
+        proba = learner.predict_proba(grid.astype(np.dtype(spec.dtype)))[:, 1]
+    else:
+        import torch
+
+        proba = learner.predict_proba(torch.as_tensor(grid, dtype=torch.float32, device=device))[:, 1].cpu().numpy()
+    buf = io.BytesIO()
+    np.savez(buf, xx=xx, yy=yy, proba=proba.reshape(xx.shape), X=X_test, y=y_test)
+    atomic_write_bytes(run.file("decision_grid.npz"), buf.getvalue())
+    plots.plot_decision_boundary(run.file("decision_grid.npz"), run.file("decision_boundary.png"))

@@ -1,0 +1,139 @@
+"""Layers of the from-scratch engine: ``Linear`` and ``ReLU``, forward and backward side by side.
+
+Conventions (shared by every layer here):
+
+- ``forward(x)`` caches exactly what ``backward`` needs, and nothing else.
+- ``backward(grad_out)`` takes ``dL/d(output)`` and returns ``dL/d(input)``; it uses only the cache.
+- Parameter gradients are *overwritten* by ``backward`` (no accumulation as in PyTorch), and are the sum
+  over the batch: the loss already divides by ``N``, so ``dW`` is the gradient of the mean loss.
+- Parameters and gradients are updated in place (``W[...] = ...``), never rebound, so that optimizers and
+  the ``MLP``'s contiguous parameter buffer keep seeing the same arrays.
+
+Only NumPy is imported here (never torch): a test checks it.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+
+from .._validate import one_of, positive_int
+from ..errors import ConfigError, check
+
+INITS = ("he", "xavier")
+DTYPES = ("float64", "float32")
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """``np.float64``/``np.float32`` (or their names) -> ``np.dtype``; anything else is a ConfigError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return dt
+
+
+def resolve_rng(rng, name: str = "rng") -> np.random.Generator:
+    """A ``np.random.Generator`` is used as is; an int seed builds one. Randomness is always explicit."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, Integral) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    raise ConfigError(f"{name} must be a numpy.random.Generator or an int seed >= 0, got {rng!r}")
+
+
+class Linear:
+    """Affine layer ``y = x @ W + b`` with ``W`` of shape ``(in_features, out_features)``.
+
+    ``W`` is stored as ``(in, out)`` so that a batch ``x`` of shape ``(N, in)`` multiplies on the left
+    (``torch.nn.Linear.weight`` is the transpose, ``(out, in)``). Biases start at zero.
+
+    Init schemes (weights):
+      - ``"he"``: ``N(0, 2 / fan_in)``, He et al. 2015 ("Delving deep into rectifiers"), for ReLU nets;
+        the same distribution as ``torch.nn.init.kaiming_normal_(w, nonlinearity="relu")``.
+      - ``"xavier"``: ``U(-a, a)`` with ``a = sqrt(6 / (fan_in + fan_out))``, Glorot & Bengio 2010;
+        the same as ``torch.nn.init.xavier_uniform_``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, init: str = "he", rng=0, dtype=np.float64):
+        check([p for p in (positive_int("in_features", in_features), positive_int("out_features", out_features),
+                           one_of("init", init, INITS)) if p])
+        self.in_features, self.out_features, self.init = int(in_features), int(out_features), init
+        self.dtype = resolve_dtype(dtype)
+        rng = resolve_rng(rng)
+        shape = (self.in_features, self.out_features)
+        if init == "he":
+            W = rng.standard_normal(shape) * np.sqrt(2.0 / self.in_features)
+        else:
+            a = np.sqrt(6.0 / (self.in_features + self.out_features))
+            W = rng.uniform(-a, a, size=shape)
+        self.W = W.astype(self.dtype)                              # (D_in, D_out)
+        self.b = np.zeros(self.out_features, dtype=self.dtype)    # (D_out,)
+        self.dW = np.zeros_like(self.W)                            # (D_in, D_out)
+        self.db = np.zeros_like(self.b)                            # (D_out,)
+        self._x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ConfigError(f"Linear expects input of shape (N, {self.in_features}), got {x.shape}")
+        self._x = x                      # (N, D_in): a reference, not a copy; dW needs it
+        out = x @ self.W                 # (N, D_out)
+        out += self.b                    # broadcast (D_out,) over the batch
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x = self._x                                   # (N, D_in)
+        if x is None:
+            raise RuntimeError("Linear.backward called before forward")
+        np.matmul(x.T, grad_out, out=self.dW)         # (D_in, N) @ (N, D_out) -> (D_in, D_out), summed over N
+        np.sum(grad_out, axis=0, out=self.db)         # (D_out,)
+        return grad_out @ self.W.T                    # (N, D_out) @ (D_out, D_in) -> (N, D_in)
+
+    def parameters(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(W, dW), (b, db)]``: each parameter with the array its gradient is written into."""
+        return [(self.W, self.dW), (self.b, self.db)]
+
+    def _bind(self, params: np.ndarray, grads: np.ndarray, offset: int) -> int:
+        """Move W, b, dW, db into views of the flat buffers ``params``/``grads`` from ``offset``; return the end.
+
+        The MLP keeps all its parameters in one contiguous vector so an optimizer updates them in one
+        vectorised operation instead of one per array (it matters for small networks and batches).
+        """
+        for name, gname in (("W", "dW"), ("b", "db")):
+            arr = getattr(self, name)
+            end = offset + arr.size
+            view, gview = params[offset:end].reshape(arr.shape), grads[offset:end].reshape(arr.shape)
+            view[...] = arr
+            gview[...] = getattr(self, gname)
+            setattr(self, name, view)
+            setattr(self, gname, gview)
+            offset = end
+        return offset
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features}, {self.out_features}, init={self.init!r}, dtype={self.dtype.name})"
+
+
+class ReLU:
+    """``y = max(x, 0)``; its derivative is taken as 0 at ``x == 0`` (as ``torch.relu``)."""
+
+    def __init__(self):
+        self._mask = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._mask = x > 0               # (N, D) bool: all that backward needs
+        return x * self._mask            # (N, D)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        if self._mask is None:
+            raise RuntimeError("ReLU.backward called before forward")
+        return grad_out * self._mask     # (N, D)
+
+    def parameters(self) -> list:
+        return []
+
+    def __repr__(self) -> str:
+        return "ReLU()"

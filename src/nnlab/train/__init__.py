@@ -1,0 +1,1 @@
+"""The one training loop, its configs, learners, checkpoints and run folders."""

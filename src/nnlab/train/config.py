@@ -1,0 +1,103 @@
+"""Training configs: frozen dataclasses, one per concern; every field documented with its unit.
+
+The CLI builds its flags from these fields (``nnlab.train.flags``), and recipes are plain overrides of
+them, so each default is written exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .._validate import in_range, nonneg_float, nonneg_int, one_of, positive_float, positive_int
+from ..errors import check
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "exponential", "step", "cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    optimizer: str = field(default="sgd", metadata={"help": "optimizer: " + " | ".join(OPTIMIZERS)})
+    lr: float = field(default=0.1, metadata={"help": "peak learning rate (per step)"})
+    momentum: float = field(default=0.0, metadata={"help": "SGD/RMSprop momentum (0 = none)"})
+    nesterov: bool = field(default=False, metadata={"help": "SGD: Nesterov momentum"})
+    weight_decay: float = field(default=0.0, metadata={"help": "L2 penalty (AdamW: decoupled decay)"})
+    beta1: float = field(default=0.9, metadata={"help": "Adam/AdamW first-moment decay"})
+    beta2: float = field(default=0.999, metadata={"help": "Adam/AdamW second-moment decay"})
+    alpha: float = field(default=0.99, metadata={"help": "RMSprop smoothing constant (PyTorch default)"})
+    eps: float = field(default=1e-8, metadata={"help": "optimizer epsilon"})
+
+    def __post_init__(self):
+        problems = [
+            one_of("optimizer", self.optimizer, OPTIMIZERS),
+            positive_float("lr", self.lr),
+            in_range("momentum", self.momentum, 0, 1, hi_open=True),
+            nonneg_float("weight_decay", self.weight_decay),
+            in_range("beta1", self.beta1, 0, 1, hi_open=True),
+            in_range("beta2", self.beta2, 0, 1, hi_open=True),
+            in_range("alpha", self.alpha, 0, 1, hi_open=True),
+            positive_float("eps", self.eps),
+        ]
+        if self.nesterov and self.optimizer == "sgd" and not self.momentum > 0:
+            problems.append("nesterov needs momentum > 0")
+        check([p for p in problems if p], "optimizer config")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    schedule: str = field(default="constant", metadata={"help": "learning-rate schedule: " + " | ".join(SCHEDULES)})
+    gamma: float = field(default=0.98, metadata={"help": "exponential/step: factor applied every decay_every steps"})
+    decay_every: int = field(default=1000, metadata={"help": "exponential/step: steps per gamma factor"})
+    warmup: float = field(default=0.0, metadata={"help": "cosine/onecycle: warm-up as a fraction of all steps"})
+    final_lr_fraction: float = field(default=0.0, metadata={"help": "cosine/onecycle: final lr as a fraction of the peak"})
+
+    def __post_init__(self):
+        problems = [
+            one_of("schedule", self.schedule, SCHEDULES),
+            in_range("gamma", self.gamma, 0, 1, lo_open=True),
+            positive_int("decay_every", self.decay_every),
+            in_range("warmup", self.warmup, 0, 1, hi_open=True),
+            in_range("final_lr_fraction", self.final_lr_fraction, 0, 1),
+        ]
+        check([p for p in problems if p], "schedule config")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = field(default=10, metadata={"help": "passes over the training set (ignored when --steps is set)"})
+    steps: int = field(default=0, metadata={"help": "train for this many optimizer steps instead of epochs (0 = use epochs)"})
+    eval_every: int = field(default=0, metadata={"help": "step mode: evaluate every this many steps (0 = about 20 evaluations)"})
+    batch_size: int = field(default=32, metadata={"help": "global mini-batch size (samples per optimizer step)"})
+    seed: int = field(default=0, metadata={"help": "seed of every random choice (init, order, augmentation)"})
+    device: str = field(default="auto", metadata={"help": "device: " + " | ".join(DEVICES)})
+    amp: bool = field(default=True, metadata={"help": "bf16 autocast on CUDA (ignored elsewhere)"})
+    channels_last: bool = field(default=False, metadata={"help": "use channels_last memory format for images"})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the model"})
+    label_smoothing: float = field(default=0.0, metadata={"help": "cross-entropy label smoothing in [0, 1)"})
+    clip_grad_norm: float = field(default=0.0, metadata={"help": "clip the global gradient norm to this (0 = off)"})
+    ema_decay: float = field(default=0.0, metadata={"help": "EMA of weights per step, evaluated instead of raw weights (0 = off)"})
+    checkpoint_every: int = field(default=0, metadata={"help": "also checkpoint every this many steps within an epoch (0 = epoch ends only)"})
+    early_stop_accuracy: float = field(default=0.0, metadata={"help": "stop once validation accuracy >= this fraction (0 = off)"})
+    early_stop_patience: int = field(default=1, metadata={"help": "evaluations in a row that must hold the early-stop target"})
+    eval_batch_size: int = field(default=1000, metadata={"help": "batch size for evaluation"})
+    progress: str = field(default="auto", metadata={"help": "progress bars: auto (on a terminal) | on | off"})
+
+    def __post_init__(self):
+        problems = [
+            positive_int("epochs", self.epochs),
+            nonneg_int("steps", self.steps),
+            nonneg_int("eval_every", self.eval_every),
+            positive_int("batch_size", self.batch_size),
+            nonneg_int("seed", self.seed),
+            one_of("device", self.device, DEVICES),
+            in_range("label_smoothing", self.label_smoothing, 0, 1, hi_open=True),
+            nonneg_float("clip_grad_norm", self.clip_grad_norm),
+            in_range("ema_decay", self.ema_decay, 0, 1, hi_open=True),
+            nonneg_int("checkpoint_every", self.checkpoint_every),
+            in_range("early_stop_accuracy", self.early_stop_accuracy, 0, 1),
+            positive_int("early_stop_patience", self.early_stop_patience),
+            positive_int("eval_batch_size", self.eval_batch_size),
+            one_of("progress", self.progress, ("auto", "on", "off")),
+        ]
+        check([p for p in problems if p], "training config")
