@@ -1,0 +1,159 @@
+"""The from-scratch multi-layer perceptron: ``Linear -> ReLU -> ... -> Linear`` (logits out), NumPy only.
+
+Parameter names follow ``torch.nn.Sequential`` indices: ``layers.0.W``, ``layers.0.b``, ``layers.2.W``, ...
+(odd indices are the ReLUs), the same indices as ``nnlab.models.mlp.MLP`` (``layers.0.weight`` ...).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+
+from .._validate import positive_int
+from ..errors import CheckpointError, ConfigError, check
+from .layers import Linear, ReLU, resolve_dtype, resolve_rng
+
+
+def hidden_sizes_problem(name: str, value) -> str | None:
+    """A problem string unless ``value`` is a tuple/list of positive ints (may be empty: a linear model)."""
+    if isinstance(value, (Integral, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, (tuple, list)) or not all(
+            isinstance(h, (Integral, np.integer)) and not isinstance(h, bool) for h in value):
+        return f"{name} must be a tuple of positive integers, got {value!r}"
+    if any(h <= 0 for h in value):
+        return f"{name} must be > 0, got {tuple(value)!r}"
+    return None
+
+
+class MLP:
+    """``in_features -> hidden_sizes[0] -> ... -> out_features`` with ReLU between the affine layers.
+
+    ``forward(x (N, in_features)) -> logits (N, out_features)`` (no softmax: pair it with
+    ``SoftmaxCrossEntropy``). ``backward(dL/dlogits) -> dL/dx`` fills every layer's gradients.
+    All parameters live in one contiguous vector (each ``W``/``b`` is a view of it), and so do their gradients.
+    """
+
+    def __init__(self, in_features: int, hidden_sizes=(20,), out_features: int = 2, *, init: str = "he",
+                 seed=0, dtype=np.float64):
+        check([p for p in (positive_int("in_features", in_features), hidden_sizes_problem("hidden_sizes", hidden_sizes),
+                           positive_int("out_features", out_features)) if p], "MLP")
+        if isinstance(hidden_sizes, (Integral, np.integer)):
+            hidden_sizes = (hidden_sizes,)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.init, self.dtype = init, resolve_dtype(dtype)
+        rng = resolve_rng(seed, "seed")
+        sizes = (self.in_features, *self.hidden_sizes, self.out_features)
+        self.layers: list = []
+        for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            if i:
+                self.layers.append(ReLU())
+            self.layers.append(Linear(d_in, d_out, init=init, rng=rng, dtype=self.dtype))
+        n = sum(d_in * d_out + d_out for d_in, d_out in zip(sizes[:-1], sizes[1:]))
+        self._flat_params = np.empty(n, dtype=self.dtype)   # (P,) every W and b, in state_dict order
+        self._flat_grads = np.zeros(n, dtype=self.dtype)    # (P,) their gradients
+        offset = 0
+        for layer in self.layers:
+            if isinstance(layer, Linear):
+                offset = layer._bind(self._flat_params, self._flat_grads, offset)
+        assert offset == n
+
+    # -- forward / backward ------------------------------------------------------------------------------
+    def forward(self, x) -> np.ndarray:
+        """Logits ``(N, out_features)``; ``x`` is cast to the model's dtype. Caches what ``backward`` needs."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ConfigError(f"MLP expects input of shape (N, {self.in_features}), got {x.shape}")
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    __call__ = forward
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """Back-propagate ``dL/dlogits`` ``(N, out_features)``; fills (overwrites) all grads; returns ``dL/dx``."""
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    # -- parameters and state ----------------------------------------------------------------------------
+    def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """``[(name, param, grad), ...]`` in ``state_dict`` order; arrays are the live ones, not copies."""
+        out = []
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Linear):
+                out += [(f"layers.{i}.W", layer.W, layer.dW), (f"layers.{i}.b", layer.b, layer.db)]
+        return out
+
+    def parameters(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(param, grad), ...]`` for an optimizer; the optimizer updates ``param`` in place."""
+        return [(p, g) for _, p, g in self.named_parameters()]
+
+    @property
+    def num_parameters(self) -> int:
+        return int(self._flat_params.size)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """``{"layers.0.W": (in, h0) copy, "layers.0.b": (h0,) copy, ...}``."""
+        return {name: p.copy() for name, p, _ in self.named_parameters()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy arrays into the parameters in place; keys and shapes must match exactly."""
+        own = {name: p for name, p, _ in self.named_parameters()}
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        problems = []
+        if missing:
+            problems.append(f"missing keys {missing}")
+        if unexpected:
+            problems.append(f"unexpected keys {unexpected}")
+        for name in own.keys() & state.keys():
+            if np.shape(state[name]) != own[name].shape:
+                problems.append(f"{name} has shape {np.shape(state[name])}, expected {own[name].shape}")
+        check(problems, f"state for {self!r}", CheckpointError)
+        for name, p in own.items():
+            p[...] = state[name]
+
+    def config(self) -> dict:
+        return {"in_features": self.in_features, "hidden_sizes": self.hidden_sizes, "out_features": self.out_features,
+                "init": self.init, "dtype": self.dtype.name}
+
+    # Pickle/deepcopy rebuild the views into the flat buffers (pickling views would copy them apart).
+    def __getstate__(self) -> dict:
+        return {"config": self.config(), "state": self.state_dict()}
+
+    def __setstate__(self, st: dict) -> None:
+        self.__init__(**st["config"], seed=0)
+        self.load_state_dict(st["state"])
+
+    def __repr__(self) -> str:
+        return (f"MLP({self.in_features}, {self.hidden_sizes}, {self.out_features}, init={self.init!r}, "
+                f"dtype={self.dtype.name})")
+
+
+def train_step(model: MLP, loss_fn, optimizer, x: np.ndarray, y: np.ndarray) -> float:
+    """One optimizer step on one batch; returns the batch's mean loss (before the update)."""
+    loss = loss_fn.forward(model.forward(x), y)
+    model.backward(loss_fn.backward())
+    optimizer.step()
+    return loss
+
+
+def train_epoch(model: MLP, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, batch_size: int,
+                rng: np.random.Generator) -> float:
+    """One pass over ``(X, y)`` in shuffled mini-batches (the last one may be smaller); returns the mean loss.
+
+    The data are permuted once per epoch (one copy), so each batch is a slice (a view), not a gather.
+    """
+    n = X.shape[0]
+    perm = rng.permutation(n)
+    Xs = np.asarray(X, dtype=model.dtype)[perm]   # (N, D) in the model's dtype, shuffled
+    ys = np.asarray(y)[perm]                      # (N,)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        total += train_step(model, loss_fn, optimizer, Xs[start:stop], ys[start:stop]) * (stop - start)
+    return total / n
