@@ -50,7 +50,8 @@ def _add_train(sub):
         parsers[name] = p
     mlp = parsers["mlp"]
     mlp.add_argument("--dataset", default="moons", help="moons | circles | cifar10 (default: moons)")
-    mlp.add_argument("--data-dir", help="CIFAR-10 folder (default: $NNLAB_DATA_DIR, else ./data)")
+    mlp.add_argument("--data-dir", dest="data_data_dir", default=argparse.SUPPRESS,
+                     help="CIFAR-10 folder (default: $NNLAB_DATA_DIR, else ./data)")
     add_dataclass_flags(mlp, MLPSpec)
     add_dataclass_flags(mlp, ToyDataConfig, exclude=("dataset",), prefix="data_")
     for p in parsers.values():

@@ -230,7 +230,11 @@ def _read_tar(archive: Path) -> tuple[dict, str]:
     """Unpickle the required members straight from the gzip stream. Returns ({name: object}, md5)."""
     found: dict[str, object] = {}
     try:
-        with open(archive, "rb") as raw:
+        raw = open(archive, "rb")
+    except OSError as e:
+        raise DataError(f"{archive}: cannot open ({e.strerror or e})") from None
+    try:
+        with raw:
             reader = _HashingReader(raw)
             with tarfile.open(fileobj=reader, mode="r|gz", bufsize=1 << 20) as tf:
                 for m in tf:
@@ -246,16 +250,12 @@ def _read_tar(archive: Path) -> tuple[dict, str]:
                         raise DataError(f"{where}: appears twice in the archive")
                     if m.size > MAX_MEMBER_BYTES:
                         raise DataError(f"{where}: {m.size} bytes, more than a CIFAR-10 batch can be ({MAX_MEMBER_BYTES})")
-                    f = tf.extractfile(m)
-                    found[parts[1]] = safe_load(f, source=where)
+                    found[parts[1]] = safe_load(tf.extractfile(m), source=where)
             md5 = reader.drain()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        # gzip/tar framing errors, also when raised while a batch is being unpickled from the stream
         raise DataError(f"{archive}: cannot read the archive, truncated or corrupt ({type(e).__name__}: {e}); "
                         f"delete it and download it again") from None
-    except DataError as e:
-        if "not a valid pickle" in str(e) and "unexpected end of data" in str(e):
-            raise DataError(f"{archive}: truncated archive ({e})") from None
-        raise
     missing = [n for n in REQUIRED_FILES if n not in found]
     if missing:
         raise DataError(f"{archive}: missing {', '.join(FOLDER_NAME + '/' + n for n in missing)} "
@@ -405,6 +405,7 @@ def _write_cache(root: Path, key: str, arrays: Cifar10Arrays) -> Path:
     entry = root / key
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=root))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a shared data folder's cache should stay readable
         for k in _ARRAYS:
             np.save(tmp / f"{k}.npy", np.ascontiguousarray(getattr(arrays, k)), allow_pickle=False)
         meta = {"version": CACHE_VERSION, "source": arrays.source, "md5": arrays.md5,

@@ -67,9 +67,8 @@ def _total_steps(train: TrainConfig, steps_per_epoch: int) -> int:
     return train.steps if train.steps else train.epochs * steps_per_epoch
 
 
-def train_toy_mlp(spec: MLPSpec, data_cfg: ToyDataConfig, optim: OptimConfig, schedule: ScheduleConfig,
-                  train: TrainConfig, *, out=None, resume=False, dry_run=False, recipe=None) -> dict:
-    """Train the Part I MLP on moons/circles; returns the summary (also in ``out/summary.json``)."""
+def setup_toy(spec: MLPSpec, data_cfg: ToyDataConfig, optim: OptimConfig, schedule: ScheduleConfig, train: TrainConfig):
+    """(learner, task data, dist info) for the Part I MLP on moons/circles."""
     splits = make_toy(data_cfg, train.seed)
     (Xtr, ytr), (Xte, yte) = splits.train, splits.test
     if spec.backend == "numpy":
@@ -95,6 +94,13 @@ def train_toy_mlp(spec: MLPSpec, data_cfg: ToyDataConfig, optim: OptimConfig, sc
 
     data = TaskData(train=src, test=test, val=val, class_names=splits.class_names,
                     info={"dataset": data_cfg.dataset, "n_train": len(ytr), "n_test": len(yte)}, extra_outputs=extra)
+    return learner, data, dist
+
+
+def train_toy_mlp(spec: MLPSpec, data_cfg: ToyDataConfig, optim: OptimConfig, schedule: ScheduleConfig,
+                  train: TrainConfig, *, out=None, resume=False, dry_run=False, recipe=None) -> dict:
+    """Train the Part I MLP on moons/circles; returns the summary (also in ``out/summary.json``)."""
+    learner, data, dist = setup_toy(spec, data_cfg, optim, schedule, train)
     rec = config_record("mlp", f"mlp-{spec.backend}", recipe, model=spec, data=data_cfg, optim=optim, schedule=schedule, train=train)
     is_main = dist is None or dist.is_main
     run = RunDir(out) if (out is not None and not dry_run and is_main) else None

@@ -84,12 +84,15 @@ class Linear:
         out += self.b                    # broadcast (D_out,) over the batch
         return out
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Fill ``dW``, ``db``; return ``dL/dx`` (or None with ``input_grad=False``: a first layer needs none)."""
         x = self._x                                   # (N, D_in)
         if x is None:
             raise RuntimeError("Linear.backward called before forward")
         np.matmul(x.T, grad_out, out=self.dW)         # (D_in, N) @ (N, D_out) -> (D_in, D_out), summed over N
-        np.sum(grad_out, axis=0, out=self.db)         # (D_out,)
+        grad_out.sum(axis=0, out=self.db)             # (D_out,)
+        if not input_grad:
+            return None
         return grad_out @ self.W.T                    # (N, D_out) @ (D_out, D_in) -> (N, D_in)
 
     def parameters(self) -> list[tuple[np.ndarray, np.ndarray]]:

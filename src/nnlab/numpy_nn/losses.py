@@ -6,6 +6,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # same-size unsigned view of an int label array
+
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise ``log softmax`` via log-sum-exp: subtracting the row max keeps ``exp`` <= 1 (no overflow)."""
@@ -30,6 +32,7 @@ class SoftmaxCrossEntropy:
     def __init__(self):
         self._p = None
         self._y = None
+        self._rows = np.arange(0)
 
     def forward(self, logits: np.ndarray, y: np.ndarray) -> float:
         if logits.ndim != 2:
@@ -40,15 +43,15 @@ class SoftmaxCrossEntropy:
             raise ConfigError(f"labels must be integers of shape ({n},), got dtype {y.dtype} and shape {y.shape}")
         if n == 0:
             raise ConfigError("cross-entropy of an empty batch (N = 0) is undefined")
-        lo, hi = y.min(), y.max()
-        if lo < 0 or hi >= c:
-            raise ConfigError(f"labels must be in [0, {c - 1}] for {c} classes, got values in [{lo}, {hi}]")
+        # one reduction checks both ends: viewed as unsigned, a negative label becomes huge (two's complement)
+        if y.view(_UNSIGNED[y.itemsize]).max() >= c:
+            raise ConfigError(f"labels must be in [0, {c - 1}] for {c} classes, got values in [{y.min()}, {y.max()}]")
         shifted = logits - logits.max(axis=1, keepdims=True)   # (N, C) log-sum-exp trick: exp(shifted) <= 1
         e = np.exp(shifted)                                     # (N, C)
         s = e.sum(axis=1)                                       # (N,) >= 1, so log(s) is finite
-        rows = np.arange(n)
-        # -log p_y = log sum_j exp(z_j) - z_y, on the shifted logits (the shift cancels)
-        loss = np.mean(np.log(s) - shifted[rows, y])
+        rows = self._rows if self._rows.shape[0] == n else np.arange(n)  # (N,) reused while N stays the same
+        # mean over the batch of -log p_y = log sum_j exp(z_j) - z_y, on the shifted logits (the shift cancels)
+        loss = (np.log(s).sum() - shifted[rows, y].sum()) / n
         e /= s[:, None]                                         # (N, C) softmax probabilities p
         self._p, self._y, self._rows = e, y, rows
         return float(loss)

@@ -74,11 +74,14 @@ class MLP:
 
     __call__ = forward
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        """Back-propagate ``dL/dlogits`` ``(N, out_features)``; fills (overwrites) all grads; returns ``dL/dx``."""
-        for layer in reversed(self.layers):
+    def backward(self, grad: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Back-propagate ``dL/dlogits`` ``(N, out_features)``; fills (overwrites) all grads; returns ``dL/dx``.
+
+        ``input_grad=False`` skips the product that only ``dL/dx`` needs (training never uses it) and returns None.
+        """
+        for layer in self.layers[:0:-1]:
             grad = layer.backward(grad)
-        return grad
+        return self.layers[0].backward(grad, input_grad)
 
     # -- parameters and state ----------------------------------------------------------------------------
     def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -137,7 +140,7 @@ class MLP:
 def train_step(model: MLP, loss_fn, optimizer, x: np.ndarray, y: np.ndarray) -> float:
     """One optimizer step on one batch; returns the batch's mean loss (before the update)."""
     loss = loss_fn.forward(model.forward(x), y)
-    model.backward(loss_fn.backward())
+    model.backward(loss_fn.backward(), input_grad=False)
     optimizer.step()
     return loss
 

@@ -193,11 +193,11 @@ def _fig_confusion(matrix, class_names: Sequence[str], title: str | None) -> Fig
     k = m.shape[0]
     row_sums = m.sum(axis=1, keepdims=True)
     norm = np.divide(m, row_sums, out=np.zeros_like(m), where=row_sums > 0)  # rows = true class
-    side = max(4.0, 0.55 * k + 2.5)
-    fig = _new_figure((side + 1.0, side))
+    side = max(4.5, 0.55 * k + 2.5)
+    fig = _new_figure((side + 1.5, side))
     ax = fig.subplots()
     im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(im, ax=ax, label="fraction of the true class", fraction=0.046)
+    fig.colorbar(im, ax=ax, label="fraction of the true class", shrink=0.85)
     fontsize = 9 if k <= 10 else 6
     for i in range(k):
         for j in range(k):
@@ -205,11 +205,13 @@ def _fig_confusion(matrix, class_names: Sequence[str], title: str | None) -> Fig
             text = f"{int(count)}" if float(count).is_integer() else f"{count:.3g}"
             ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
                     color="white" if norm[i, j] > 0.5 else "black")
-    ax.set_xticks(range(k), labels=[str(c) for c in class_names], rotation=45, ha="right")
+    rotate = max(len(str(c)) for c in class_names) > 3
+    ax.set_xticks(range(k), labels=[str(c) for c in class_names], rotation=45 if rotate else 0,
+                  ha="right" if rotate else "center")
     ax.set_yticks(range(k), labels=[str(c) for c in class_names])
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title or "confusion matrix (row-normalised; numbers are counts)")
+    ax.set_title(title or "confusion matrix\n(shade: fraction of the true class; numbers: counts)", fontsize=10)
     return fig
 
 
