@@ -54,7 +54,12 @@ REQUIRED_FILES = TRAIN_BATCHES + (TEST_BATCH, META_FILE)
 
 DATA_DIR_ENV = "NNLAB_DATA_DIR"
 CACHE_DIR_ENV = "NNLAB_CACHE_DIR"
-DOWNLOAD_HINT = "get it with `nnlab data download cifar10 --data-dir DIR`, or pass --data-dir / set NNLAB_DATA_DIR to a folder that holds it"
+
+
+def _download_hint(folder) -> str:
+    return (f"get it with `nnlab data download cifar10 --data-dir {folder}`, or point --data-dir or "
+            f"${DATA_DIR_ENV} at a folder that holds {ARCHIVE_NAME} or {FOLDER_NAME}/")
+
 
 # In batches.meta order (label i is CLASS_NAMES[i]).
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -133,7 +138,7 @@ def find_cifar10(data_dir=None) -> Path:
     if folder.is_file():
         if folder.name.endswith((".tar.gz", ".tgz")):
             return folder
-        raise DataError(f"{folder} is a file, not a CIFAR-10 archive (*.tar.gz) or a data folder; {DOWNLOAD_HINT}")
+        raise DataError(f"{folder} is a file, not a CIFAR-10 archive (*.tar.gz) or a data folder; {_download_hint(folder.parent)}")
     archive, extracted = folder / ARCHIVE_NAME, folder / FOLDER_NAME
     if archive.is_file():
         return archive
@@ -149,7 +154,7 @@ def find_cifar10(data_dir=None) -> Path:
         state = "is empty"
     else:
         state = f"holds neither {ARCHIVE_NAME} nor {FOLDER_NAME}/"
-    raise DataError(f"CIFAR-10 not found: data folder {folder} (from {_how_chosen(data_dir)}) {state}; {DOWNLOAD_HINT}")
+    raise DataError(f"CIFAR-10 not found: data folder {folder} (from {_how_chosen(data_dir)}) {state}; {_download_hint(folder)}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -278,7 +283,7 @@ def _read_folder(folder: Path) -> dict:
     if missing:
         present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         state = "the folder is empty" if not present else f"found {', '.join(present[:12])}"
-        raise DataError(f"{folder}: missing {', '.join(missing)} ({state}); {DOWNLOAD_HINT}")
+        raise DataError(f"{folder}: missing {', '.join(missing)} ({state}); {_download_hint(folder.parent)}")
     found = {}
     for name in REQUIRED_FILES:
         path = folder / name

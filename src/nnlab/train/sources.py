@@ -61,7 +61,9 @@ class ArraySource:
 
 
 class StreamSource:
-    """Fresh batches from a generator function (e.g. palindromes): ``make(batch_size, seed) -> (x, y)``."""
+    """Fresh batches from a generator function (e.g. palindromes): ``make(batch_size, seed, step) -> (x, y)``.
+
+    ``step`` (the global step) lets a curriculum change the task as training goes on."""
 
     def __init__(self, make: Callable, batch_size: int, seed: int, steps_per_epoch: int, *, dist: DistInfo = DistInfo()):
         self.make = make
@@ -71,7 +73,7 @@ class StreamSource:
         self.dist = dist
 
     def batch(self, epoch: int, i: int):
-        x, y = self.make(self.batch_size, step_seed(self.seed, 3, epoch, i))
+        x, y = self.make(self.batch_size, step_seed(self.seed, 3, epoch, i), epoch * self.steps_per_epoch + i)
         if self.dist.enabled:
             x, y = x[self.dist.rank::self.dist.world_size], y[self.dist.rank::self.dist.world_size]
         return x, y

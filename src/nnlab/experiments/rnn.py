@@ -1,0 +1,340 @@
+"""Part III: the hand-written vanilla RNN and LSTM on palindromes — train, sweep, gradient analysis.
+
+Recipes are plain overrides: ``seed`` = the report's settings (scalar digits, Xavier, RMSprop 1e-3,
+exponential decay, clipping); ``best`` = what makes long inputs learnable, chosen on validation data
+(a held-out set drawn with another seed than the test set).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._validate import in_range, nonneg_int, parse_int_list
+from ..errors import ConfigError, check
+from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
+from ..train.flags import add_dataclass_flags, build
+from ..train.loop import TaskData, fit
+from ..train.runfolder import RunDir, write_json
+from ..train.sources import EvalSet, StreamSource
+from .common import config_record
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    curriculum_start: int = field(default=0, metadata={"help": "curriculum: first training length (0 = off: always T)"})
+    curriculum_fraction: float = field(default=0.5, metadata={"help": "curriculum: fraction of steps to grow the length to T"})
+
+    def __post_init__(self):
+        check([p for p in (nonneg_int("curriculum_start", self.curriculum_start),
+                           in_range("curriculum_fraction", self.curriculum_fraction, 0, 1, lo_open=True)) if p], "curriculum config")
+
+    def length_at(self, step: int, total: int, T: int) -> int:
+        if not self.curriculum_start or self.curriculum_start >= T:
+            return T
+        ramp = max(1, int(self.curriculum_fraction * total))
+        return min(T, self.curriculum_start + (T - self.curriculum_start) * step // ramp)
+
+
+#: The report's single-run test accuracies by input length (Part III, Task 2), as fractions.
+REPORT_RNN = {8: 0.92, 10: 0.88, 12: 0.20, 15: 1.00, 20: 0.10}
+
+RECIPES = {
+    "seed": {
+        "rnn": {"init": "xavier", "hidden_dim": 128},
+        "data": {"input_mode": "scalar"},
+        "optim": {"optimizer": "rmsprop", "lr": 1e-3},
+        "schedule": {"schedule": "exponential", "gamma": 0.98, "decay_every": 100},
+        "train": {"steps": 3000, "eval_every": 100, "batch_size": 128, "clip_grad_norm": 10.0},
+        "curriculum": {},
+    },
+    "best": {
+        "rnn": {"init": "orthogonal", "hidden_dim": 128},
+        "data": {"input_mode": "onehot"},
+        "optim": {"optimizer": "rmsprop", "lr": 1e-3},
+        "schedule": {"schedule": "cosine", "warmup": 0.02},
+        "train": {"steps": 4000, "eval_every": 100, "batch_size": 128, "clip_grad_norm": 1.0,
+                  "early_stop_accuracy": 0.995, "early_stop_patience": 2},
+        "curriculum": {"curriculum_start": 4, "curriculum_fraction": 0.3},
+    },
+}
+RECIPE_NAMES = tuple(RECIPES)
+
+
+def _recipe(name: str) -> dict:
+    if name == "default":
+        name = "best"
+    if name not in RECIPES:
+        raise ConfigError(f"unknown recipe {name!r}; valid: {', '.join(RECIPE_NAMES)}")
+    return RECIPES[name]
+
+
+def setup_rnn(rnn_cfg, data_cfg, optim, sched, train, cur: CurriculumConfig, *, val_size: int = 1000):
+    """(learner, task data, dist) for one (cell, T) run."""
+    import torch
+
+    from ..data.palindrome import encode, make_test_set, num_palindromes, palindrome_batch
+    from ..models.rnn import build_rnn
+    from ..train.distributed import init_from_env
+    from ..train.learners import TorchLearner, resolve_device
+
+    device = resolve_device(train.device)
+    dist = init_from_env(device.type)
+    T = data_cfg.input_length
+    total = train.steps or train.epochs * 100
+
+    def make(batch_size: int, seed: int, step: int):
+        g = torch.Generator(device=device).manual_seed(seed)
+        x, y = palindrome_batch(cur.length_at(step, total, T), batch_size, generator=g, device=device)
+        return encode(x, data_cfg.input_mode), y  # (B, T', D), (B,)
+
+    src = StreamSource(make, train.batch_size, train.seed, steps_per_epoch=100, **({"dist": dist} if dist.enabled else {}))
+    tx, ty = data_cfg.test_set(device)
+    vx, vy = make_test_set(T, val_size, data_cfg.test_seed + 1, device=device)
+    task = TaskData(train=src, test=EvalSet(encode(tx, data_cfg.input_mode), ty), val=EvalSet(encode(vx, data_cfg.input_mode), vy),
+                    class_names=None, info={"dataset": "palindrome", "input_length": T, "num_palindromes": num_palindromes(T),
+                                             "n_test": int(len(ty))})
+    model = build_rnn(rnn_cfg, data_cfg.input_dim, 10, seed=train.seed)
+    learner = TorchLearner(model, optim, sched, train, total_steps=total, device=device, num_classes=10,
+                           **({"dist": dist} if dist.enabled else {}))
+    return learner, task, dist
+
+
+def _configs(recipe_name: str, args=None, **over):
+    from ..data.palindrome import PalindromeConfig
+    from ..models.rnn import RNNConfig
+
+    r = _recipe(recipe_name)
+    data_cfg = build(PalindromeConfig, r["data"], over.get("data"), prefix="data_", args=args)
+    rnn_cfg = build(RNNConfig, r["rnn"], {"input_mode": data_cfg.input_mode}, over.get("rnn"), prefix="rnn_", args=args)
+    optim = build(OptimConfig, r["optim"], over.get("optim"), prefix="optim_", args=args)
+    sched = build(ScheduleConfig, r["schedule"], over.get("schedule"), prefix="sched_", args=args)
+    train = build(TrainConfig, r["train"], over.get("train"), prefix="train_", args=args)
+    cur = build(CurriculumConfig, r["curriculum"], over.get("curriculum"), prefix="cur_", args=args)
+    return rnn_cfg, data_cfg, optim, sched, train, cur
+
+
+def train_rnn(recipe_name: str = "best", *, args=None, out=None, resume=False, dry_run=False, **over) -> dict:
+    rnn_cfg, data_cfg, optim, sched, train, cur = _configs(recipe_name, args, **over)
+    learner, task, dist = setup_rnn(rnn_cfg, data_cfg, optim, sched, train, cur)
+    rec = config_record("rnn", f"rnn-{rnn_cfg.cell}", recipe_name, model=rnn_cfg, data=data_cfg, optim=optim,
+                        schedule=sched, train=train, curriculum=cur)
+    run = RunDir(out) if (out is not None and not dry_run and dist.is_main) else None
+    try:
+        s = fit(learner, task, train, run=run, config_record=rec, resume=resume, dry_run=dry_run, is_main=dist.is_main,
+                desc=f"rnn/{rnn_cfg.cell}/T={data_cfg.input_length}")
+    finally:
+        if run is not None:
+            run.release()
+    return s
+
+
+def setup_from_record(rec: dict, train: TrainConfig):
+    """Rebuild (learner, task) from a run's config record (for ``nnlab evaluate``)."""
+    import dataclasses
+
+    from ..data.palindrome import PalindromeConfig
+    from ..models.rnn import RNNConfig
+
+    def mk(cls, d):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    learner, task, _ = setup_rnn(mk(RNNConfig, rec["model"]), mk(PalindromeConfig, rec["data"]), mk(OptimConfig, rec["optim"]),
+                                 mk(ScheduleConfig, rec["schedule"]), train, mk(CurriculumConfig, rec.get("curriculum", {})))
+    return learner, task
+
+
+# -- sweep -----------------------------------------------------------------------------------------
+def run_sweep(out, cells, lengths, seeds: int, recipe_name: str = "best", *, progress: str = "auto", over: dict | None = None) -> dict:
+    """cells x lengths x seeds; a finished cell (summary.json) is reused; writes table.md, results.json, figure."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    over = over or {}
+    jobs = [(c, T, s) for c in cells for T in lengths for s in range(seeds)]
+    bar = tqdm(jobs, desc=f"sweep rnn ({recipe_name})", unit="run",
+               disable=progress == "off" or (progress == "auto" and not sys.stderr.isatty()))
+    results = []
+    for cell, T, seed in bar:
+        bar.set_postfix_str(f"{cell} T={T} seed={seed}")
+        rd = out / "runs" / f"{recipe_name}-{cell}-T{T}-s{seed}"
+        if (rd / "summary.json").exists():
+            s = json.loads((rd / "summary.json").read_text())
+        else:
+            o = {k: dict(v) for k, v in over.items()}
+            o.setdefault("rnn", {})["cell"] = cell
+            o.setdefault("data", {})["input_length"] = T
+            o.setdefault("train", {}).update(seed=seed, progress="off")
+            s = train_rnn(recipe_name, out=rd, resume=(rd / "checkpoint.pt").exists(), **o)
+        results.append({"cell": cell, "T": T, "seed": seed, "test_accuracy": s["test_accuracy"], "test_loss": s["test_loss"],
+                        "steps_to_target": s.get("steps_to_target"), "steps": s["steps"], "wall_time_s": s["wall_time_s"]})
+    return write_sweep_outputs(out, results, recipe_name)
+
+
+def write_sweep_outputs(out: Path, results: list, recipe_name: str) -> dict:
+    from ..report import plots, tables
+
+    agg, rows, fig_rows = {}, [], []
+    for cell in dict.fromkeys(r["cell"] for r in results):
+        for T in sorted({r["T"] for r in results if r["cell"] == cell}):
+            rs = [r for r in results if r["cell"] == cell and r["T"] == T]
+            accs = [r["test_accuracy"] for r in rs]
+            m, s = tables.mean_std(accs)
+            solved = [r["steps_to_target"] for r in rs if r["steps_to_target"] is not None]
+            sm, ss = tables.mean_std(solved) if solved else (None, None)
+            n99 = sum(a >= 0.99 for a in accs)
+            agg[f"{cell}/T={T}"] = {"cell": cell, "T": T, "mean_accuracy": m, "std_accuracy": s, "n": len(accs),
+                                    "n_at_least_99": n99, "steps_to_solve_mean": sm, "steps_to_solve_std": ss,
+                                    "n_solved": len(solved), "runs": rs}
+            ref = REPORT_RNN.get(T)
+            rows.append([cell, T, f"{100 * ref:.0f}" if ref is not None and cell == "vanilla" else "–",
+                         tables.fmt_pct(m, s, len(accs)), f"{n99}/{len(accs)}",
+                         f"{sm:.0f} ± {ss:.0f} ({len(solved)} solved)" if solved else "never"])
+            fig_rows.append({"cell": cell, "T": T, "mean": m, "std": s})
+    md = [f"# Part III: palindrome accuracy by input length ({recipe_name} recipe)", "",
+          "Test accuracy in % (mean ± sample std over seeds). Report: one run of the vanilla RNN each.",
+          "Steps to solve: optimizer steps until the validation accuracy first reached the early-stop target.", "",
+          tables.markdown_table(["cell", "T", "report", "ours", "runs ≥ 99%", "steps to solve"], rows), "",
+          "![accuracy vs length](accuracy_vs_length.png)", ""]
+    (out / "table.md").write_text("\n".join(md))
+    write_json(out / "results.json", {"recipe": recipe_name, "cells": agg})
+    plots.plot_accuracy_vs_length(fig_rows, out / "accuracy_vs_length.png", reference=REPORT_RNN)
+    return agg
+
+
+# -- gradient analysis -----------------------------------------------------------------------------
+def gradient_norms(model, x, y) -> list[float]:
+    """‖∂L/∂h_t‖ (mean over the batch of per-sample norms) for t = 1..T."""
+    import torch
+
+    logits, states = model(x, return_states=True)
+    loss = torch.nn.functional.cross_entropy(logits, y)
+    grads = torch.autograd.grad(loss, states)
+    return [float(g.norm(dim=1).mean()) for g in grads]
+
+
+def analyze_gradients(T: int, out, *, steps: int = 1500, seed: int = 0, progress: str = "auto") -> dict:
+    """Gradient norms through time for the vanilla RNN and the LSTM, at init and after training."""
+    import torch
+
+    from ..data.palindrome import encode, make_test_set
+    from ..report import plots
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = {}
+    for cell in ("vanilla", "lstm"):
+        o = {"rnn": {"cell": cell}, "data": {"input_length": T},
+             "train": {"steps": steps, "seed": seed, "progress": progress, "early_stop_accuracy": 0.0}}
+        rnn_cfg, data_cfg, optim, sched, train, cur = _configs("best", **o)
+        learner, task, _ = setup_rnn(rnn_cfg, data_cfg, optim, sched, train, cur)
+        x, y = make_test_set(T, 256, 7, device=learner.device)
+        xe = encode(x, data_cfg.input_mode)
+        data[f"{cell} at init"] = gradient_norms(learner.model, xe, y)
+        rd = out / f"{cell}-T{T}"
+        if (rd / "checkpoint.pt").exists() and (rd / "summary.json").exists():
+            from ..train.checkpoint import load_checkpoint
+
+            learner.load_state_dict(load_checkpoint(rd / "checkpoint.pt")["learner"])
+        else:
+            rec = config_record("rnn", f"rnn-{cell}", "best", model=rnn_cfg, data=data_cfg, optim=optim, schedule=sched,
+                                train=train, curriculum=cur)
+            with RunDir(rd) as run:
+                fit(learner, task, train, run=run, config_record=rec, resume=(rd / "checkpoint.pt").exists(), desc=f"{cell} T={T}")
+        data[f"{cell} trained"] = gradient_norms(learner.model, xe, y)
+    write_json(out / "gradient_norms.json", {"input_length": T, "norms": data})
+    plots.plot_gradient_norms(data, out / "gradient_norms.png", title=f"‖∂L/∂h_t‖ through time, T={T}")
+    return data
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+def add_flags(p):
+    from ..data.palindrome import PalindromeConfig
+    from ..models.rnn import RNNConfig
+
+    add_dataclass_flags(p, RNNConfig, prefix="rnn_", exclude=("input_mode",))
+    add_dataclass_flags(p, PalindromeConfig, prefix="data_")
+    add_dataclass_flags(p, CurriculumConfig, prefix="cur_")
+
+
+def _int_list(name, text):
+    return parse_int_list(name, text)
+
+
+def cli_train_rnn(args) -> int:
+    from ..cli import _default_out, _print_summary
+
+    _recipe(args.recipe)
+    if not hasattr(args, "data_input_length"):
+        raise ConfigError("--input-length is required (the T of the palindromes, an integer >= 1)")
+    out = args.out or _default_out("rnn", getattr(args, "rnn_cell", "vanilla"), f"T{args.data_input_length}")
+    s = train_rnn(args.recipe, args=args, out=out, resume=args.resume, dry_run=args.dry_run)
+    _print_summary(s, None if args.dry_run else out)
+    return 0
+
+
+def add_parser(sub, name: str, help_: str):
+    p = sub.add_parser(name, help=help_, description=help_)
+    if name == "sweep":
+        p.add_argument("what", help="rnn")
+        p.add_argument("--cell", default="vanilla,lstm", help="comma-separated cells: vanilla, lstm")
+        p.add_argument("--lengths", default="5,8,10,12,15,20,25,30", help="comma-separated input lengths T")
+        p.add_argument("--seeds", default="5", help="seeds per (cell, T)")
+        p.add_argument("--recipe", default="best", help="seed | best")
+        p.add_argument("--steps", default=None, help="override the recipe's training steps")
+        p.add_argument("--out", default=None, help="sweep folder (default: runs/sweep-rnn-<recipe>)")
+        p.add_argument("--progress", default="auto", help="auto | on | off")
+    else:
+        p.add_argument("what", help="rnn-gradients")
+        p.add_argument("--input-length", default="20", help="T (default 20)")
+        p.add_argument("--steps", default="1500", help="training steps before the 'trained' curve")
+        p.add_argument("--seed", default="0")
+        p.add_argument("--out", default=None, help="output folder (default: runs/rnn-gradients-T<T>)")
+        p.add_argument("--progress", default="auto", help="auto | on | off")
+
+
+def run_cli(args) -> int:
+    if args.progress not in ("auto", "on", "off"):
+        raise ConfigError(f"unknown --progress {args.progress!r}; valid: auto, on, off")
+    if args.command == "sweep":
+        if args.what != "rnn":
+            raise ConfigError(f"unknown sweep {args.what!r}; valid: rnn")
+        from ..models.rnn import CELLS
+
+        cells = [c.strip() for c in args.cell.split(",") if c.strip()]
+        bad = [c for c in cells if c not in CELLS]
+        if bad or not cells:
+            raise ConfigError(f"unknown cell {', '.join(bad) or repr(args.cell)}; valid: {', '.join(CELLS)}")
+        lengths = _int_list("--lengths", args.lengths)
+        seeds = _int_list("--seeds", args.seeds)
+        if len(seeds) != 1:
+            raise ConfigError(f"--seeds must be one positive integer, got {args.seeds!r}")
+        _recipe(args.recipe)
+        over = {}
+        if args.steps is not None:
+            over["train"] = {"steps": _int_list("--steps", args.steps)[0]}
+        out = args.out or f"runs/sweep-rnn-{args.recipe}"
+        run_sweep(out, cells, lengths, seeds[0], args.recipe, progress=args.progress, over=over)
+        print(Path(out, "table.md").read_text())
+        print(f"table: {Path(out) / 'table.md'}\nfigure: {Path(out) / 'accuracy_vs_length.png'}")
+        return 0
+    if args.what != "rnn-gradients":
+        raise ConfigError(f"unknown analysis {args.what!r}; valid: rnn-gradients")
+    T = _int_list("--input-length", args.input_length)
+    steps = _int_list("--steps", args.steps)
+    try:
+        seed = int(args.seed)
+        assert seed >= 0
+    except (ValueError, AssertionError):
+        raise ConfigError(f"--seed must be an integer >= 0, got {args.seed!r}") from None
+    if len(T) != 1:
+        raise ConfigError(f"--input-length must be one integer >= 1, got {args.input_length!r}")
+    out = args.out or f"runs/rnn-gradients-T{T[0]}"
+    analyze_gradients(T[0], out, steps=steps[0], seed=seed, progress=args.progress)
+    print(f"figure: {Path(out) / 'gradient_norms.png'}\ndata: {Path(out) / 'gradient_norms.json'}")
+    return 0
