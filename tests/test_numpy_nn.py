@@ -235,16 +235,17 @@ def _make(kind, params, kw):
     return (SGD if kind == "sgd" else Adam)(params, **kw)
 
 
+@pytest.mark.parametrize("layout", ["flat", "loose"])
 @pytest.mark.parametrize("kind,kw", OPTIMIZERS)
-def test_optimizers_follow_torch_optim(kind, kw, rng):
+def test_optimizers_follow_torch_optim(kind, kw, layout, rng):
     """Same gradients in, same parameters out, for 6 steps with a learning rate changed midway (a schedule)."""
-    model = MLP(3, (4,), 2, seed=0)                  # parameters tile one flat buffer (the coalesced path)
-    loose = Linear(3, 2, rng=1)                      # separate arrays (the per-array path)
-    np_params = model.parameters() + loose.parameters()
+    np_params = MLP(3, (4,), 2, seed=0).parameters()      # views of one flat buffer: one vectorised update
+    if layout == "loose":
+        np_params = np_params + Linear(3, 2, rng=1).parameters()   # separate arrays: one update per array
     t_params = [torch.tensor(p, requires_grad=True) for p, _ in np_params]
-    t_kw = dict(kw)
     opt = _make(kind, np_params, kw)
-    t_opt = (torch.optim.SGD if kind == "sgd" else torch.optim.Adam)(t_params, **t_kw)
+    assert len(opt._groups) == (1 if layout == "flat" else len(np_params))
+    t_opt = (torch.optim.SGD if kind == "sgd" else torch.optim.Adam)(t_params, **kw)
     for step in range(6):
         if step == 3:
             opt.lr = kw["lr"] / 2

@@ -184,6 +184,8 @@ def _train_mlp(args) -> int:
 
 
 def _print_summary(s: dict, out: str | None):
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return
     acc = s.get("test_accuracy")
     line = f"test accuracy {100 * acc:.2f}%  test loss {s.get('test_loss'):.4f}  ({s.get('steps')} steps, {s.get('wall_time_s')} s)"
     if out:

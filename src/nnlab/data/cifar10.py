@@ -15,9 +15,9 @@ Cache: the decoded arrays are saved as ``.npy`` files in ``<cache root>/<key>/``
 temporary folder, then renamed into place, so a reader never sees half a cache). The key is a hash of
 the source's path, size and mtime (a ``stat``, not a 170 MB hash); the archive's md5 is computed once,
 while it is first decoded, and recorded in ``meta.json``. The cache root is ``cache_dir``, else
-``$NNLAB_CACHE_DIR``, else ``<data_dir>/.nnlab_cache``, else (read-only data folder)
-``$XDG_CACHE_HOME/nnlab`` or ``~/.cache/nnlab``. Loading the cached 60,000 images is one ``np.load``
-per array.
+``$NNLAB_CACHE_DIR``, else ``<data_dir>/.nnlab_cache``, else (read-only data folder: no write
+permission, or no ``w`` mode bit, which root would ignore) ``$XDG_CACHE_HOME/nnlab`` or
+``~/.cache/nnlab``. Loading the cached 60,000 images is one ``np.load`` per array.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, check
 from .safe_pickle import safe_load
 
 __all__ = [
@@ -378,6 +378,18 @@ def _cache_roots(data_dir: Path, cache_dir) -> list[Path]:
     return [data_dir / ".nnlab_cache", _user_cache_dir()]
 
 
+def _may_write(root: Path) -> bool:
+    """Whether to write a cache under ``root``: its nearest existing folder is writable, by access *and*
+    by mode bits (root may write into a ``r-x`` folder, but such a shared data folder means "read-only")."""
+    p = root
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return p.is_dir() and os.access(p, os.W_OK) and bool(p.stat().st_mode & 0o222)
+    except OSError:
+        return False
+
+
 def _load_cache(entry: Path, mmap: bool) -> Cifar10Arrays | None:
     """The cached arrays, or None if the entry is absent; a damaged entry is removed and None returned."""
     meta_path = entry / "meta.json"
@@ -459,7 +471,7 @@ def load_cifar10(data_dir=None, *, expected_sizes=(50000, 10000), cache: bool = 
     """
     expected_sizes = _validate_expected_sizes(expected_sizes)
     source = find_cifar10(data_dir)
-    folder = source.parent if source.is_file() else (source.parent if source.name == FOLDER_NAME else source)
+    folder = source.parent if source.is_file() or source.name == FOLDER_NAME else source  # the data folder
     if not cache:
         return read_cifar10(source, expected_sizes=expected_sizes, md5=md5)
 
@@ -476,6 +488,9 @@ def load_cifar10(data_dir=None, *, expected_sizes=(50000, 10000), cache: bool = 
     arrays = read_cifar10(source, expected_sizes=expected_sizes, md5=md5)
     errors = []
     for root in roots:
+        if not _may_write(root):
+            errors.append(f"{root}: not writable")
+            continue
         try:
             entry = _write_cache(root, key, arrays)
         except OSError as e:
@@ -508,9 +523,7 @@ def split_train_val(train_x, train_y, val_size: int = 5000, seed: int = 0, *, st
         problems.append(f"val_size must be an integer in [1, {n - 1}] (the training set has {n} rows), got {val_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
         problems.append(f"seed must be an integer >= 0, got {seed!r}")
-    if problems:
-        from ..errors import check
-        check(problems, what="train/validation split")
+    check(problems, what="train/validation split")
     rng = np.random.default_rng(seed)
     if stratified:
         classes, counts = np.unique(train_y, return_counts=True)

@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError, check
 
 __all__ = ["OFFICIAL_URL", "OFFICIAL_MD5", "md5_file", "download_file", "download_cifar10"]
 
@@ -46,10 +46,7 @@ def _check_args(url, md5, chunk) -> None:
         problems.append(f"md5 must be 32 hexadecimal digits, got {md5!r}")
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
         problems.append(f"chunk must be a positive integer (bytes), got {chunk!r}")
-    if problems:
-        from ..errors import check
-
-        check(problems, what="download")
+    check(problems, what="download")
 
 
 def _progress_bar(total, initial, name, progress):

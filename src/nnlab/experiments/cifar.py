@@ -28,6 +28,7 @@ class CifarDataConfig:
     augment: bool = field(default=False, metadata={"help": "random crop (4-pixel padding) + horizontal flip"})
     train_subset: int = field(default=0, metadata={"help": "use only this many training images (0 = all; quick budgets)"})
     test_subset: int = field(default=0, metadata={"help": "use only this many test images (0 = all; quick budgets)"})
+    allow_partial: bool = field(default=False, metadata={"help": "accept a data set of other than 50,000/10,000 images (small test archives)"})
 
     def __post_init__(self):
         check([p for p in (nonneg_int("val_size", self.val_size), nonneg_int("train_subset", self.train_subset),
@@ -76,7 +77,7 @@ def load_cifar_task(data_cfg: CifarDataConfig, train: TrainConfig, device, *, fl
     from ..data import device_batches as db
     from ..data.cifar10 import MEAN, STD, load_cifar10, split_train_val
 
-    arr = load_cifar10(data_cfg.data_dir)
+    arr = load_cifar10(data_cfg.data_dir, expected_sizes=None if data_cfg.allow_partial else (50000, 10000))
     tx, ty, vx, vy = arr.train_x, arr.train_y, None, None
     if data_cfg.val_size:
         tx, ty, vx, vy = split_train_val(tx, ty, data_cfg.val_size, seed=0)  # fixed split: choices never see test

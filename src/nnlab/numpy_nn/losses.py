@@ -48,11 +48,11 @@ class SoftmaxCrossEntropy:
             raise ConfigError(f"labels must be in [0, {c - 1}] for {c} classes, got values in [{y.min()}, {y.max()}]")
         shifted = logits - logits.max(axis=1, keepdims=True)   # (N, C) log-sum-exp trick: exp(shifted) <= 1
         e = np.exp(shifted)                                     # (N, C)
-        s = e.sum(axis=1)                                       # (N,) >= 1, so log(s) is finite
+        s = e.sum(axis=1, keepdims=True)                        # (N, 1) >= 1, so log(s) is finite
         rows = self._rows if self._rows.shape[0] == n else np.arange(n)  # (N,) reused while N stays the same
         # mean over the batch of -log p_y = log sum_j exp(z_j) - z_y, on the shifted logits (the shift cancels)
         loss = (np.log(s).sum() - shifted[rows, y].sum()) / n
-        e /= s[:, None]                                         # (N, C) softmax probabilities p
+        e /= s                                                  # (N, C) softmax probabilities p
         self._p, self._y, self._rows = e, y, rows
         return float(loss)
 

@@ -150,6 +150,12 @@ def train_epoch(model: MLP, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *,
     """One pass over ``(X, y)`` in shuffled mini-batches (the last one may be smaller); returns the mean loss.
 
     The data are permuted once per epoch (one copy), so each batch is a slice (a view), not a gather.
+
+    Speed note: with tiny batches the cost is per-call overhead, not arithmetic, so a step is kept to ~25 NumPy
+    calls: one optimizer update over the flat parameter vector, no input gradient for the first layer, in-place
+    gradient writes, method reductions (``a.sum()``, not ``np.mean``). On two moons (800 samples, batch 5,
+    hidden 20, one shared CPU core) an epoch took ~13-21 ms against ~56-84 ms for scikit-learn's
+    ``MLPClassifier(solver="sgd", batch_size=5)``, about 4x (``benchmarks/`` measures it properly).
     """
     n = X.shape[0]
     perm = rng.permutation(n)

@@ -162,7 +162,7 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
-        problems = [positive_float("lr", lr), positive_float("eps", eps), nonneg_float("weight_decay", weight_decay)]
+        problems = [positive_float("lr", lr), nonneg_float("eps", eps), nonneg_float("weight_decay", weight_decay)]
         try:
             b1, b2 = betas
         except (TypeError, ValueError):

@@ -126,10 +126,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     # -- training ------------------------------------------------------------------------------------------
     def _initialize(self, X, classes, dt: np.dtype) -> None:
-        self.classes_ = np.unique(classes)
-        if len(self.classes_) < 2:
-            raise ValueError(f"MLPClassifier needs at least 2 classes in y, got {len(self.classes_)} class: "
-                             f"{self.classes_.tolist()}")
+        classes = np.unique(classes)
+        if len(classes) < 2:   # checked before any attribute is set, so a failed fit leaves no fitted state
+            raise ValueError(f"MLPClassifier needs at least 2 classes in y, got {len(classes)} class: "
+                             f"{classes.tolist()}")
+        self.classes_ = classes
         # One seed from random_state drives the whole fit (weights, then shuffling), so int seeds reproduce it.
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         rng = np.random.default_rng(seed)
@@ -146,15 +147,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         opt = self._make_optimizer()
         if self._optimizer_state is not None:
             opt.load_state_dict(self._optimizer_state)
-        rng = np.random.default_rng()
-        rng.bit_generator.state = self._rng_state
+        rng = np.random.default_rng(0)
+        rng.bit_generator.state = self._rng_state   # continue the stream where the last call stopped
         loss_fn = SoftmaxCrossEntropy()
         batch = min(int(self.batch_size), X.shape[0])
         for _ in range(epochs):
             loss = train_epoch(self.net_, loss_fn, opt, X, y_idx, batch_size=batch, rng=rng)
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"training loss became {loss} at epoch {self.n_iter_ + 1}; "
-                                         f"try a smaller learning_rate_init (got {self.learning_rate_init})")
+                                       f"try a smaller learning_rate_init (got {self.learning_rate_init})")
             self.loss_curve_.append(loss)
             self.n_iter_ += 1
         self.loss_ = self.loss_curve_[-1]
@@ -172,7 +173,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def partial_fit(self, X, y, classes=None):
         """One epoch over ``(X, y)``; the first call needs ``classes`` (all labels that will ever appear)."""
-        first = not hasattr(self, "classes_")
+        first = not hasattr(self, "net_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
         dt = self._check_params() if first else self.net_.dtype
@@ -185,6 +186,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                              f"{self.classes_.tolist()}")
         self._run_epochs(X, self._encode(y), 1)
         return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # fitted means a trained network exists (a fit that failed after validate_data set n_features_in_ is not)
+        return hasattr(self, "net_")
 
     # -- prediction ----------------------------------------------------------------------------------------
     def predict_proba(self, X) -> np.ndarray:

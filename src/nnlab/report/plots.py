@@ -326,13 +326,13 @@ def _fig_bar_compare(labels: Sequence[str], series: Mapping[str, tuple], ylabel:
         bars = ax.bar(x + (s - (k - 1) / 2) * width, np.nan_to_num(m, nan=0.0), width, yerr=err, capsize=3,
                       color=f"C{s % 10}", label=str(name))
         ax.bar_label(bars, labels=["" if math.isnan(v) else f"{v:.1f}" for v in m], padding=2, fontsize=7)
-    rotate = n > 4 or max(len(label) for label in labels) > 12
+    rotate = n > 4 or max(len(part) for label in labels for part in label.split("\n")) > 12
     ax.set_xticks(x, labels=labels, rotation=30 if rotate else 0, ha="right" if rotate else "center")
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
+    fig.legend(loc="outside upper center", ncols=min(k, 4), fontsize=8)  # above the axes: never over a bar
     return fig
 
 

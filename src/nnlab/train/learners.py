@@ -94,40 +94,49 @@ class TorchLearner:
                 p.requires_grad_(False)
         self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
         self.autocast = train.amp and device.type == "cuda"
+        self._lr, self._training = None, False
         self.reset_train_stats()
 
     # -- training ---------------------------------------------------------------------------------
     def reset_train_stats(self):
         z = self.torch.zeros((), dtype=self.torch.float64, device=self.device)
         self._loss_sum, self._correct, self._count = z.clone(), z.clone(), 0
-        self._finite = self.torch.ones((), dtype=self.torch.bool, device=self.device)
 
     def current_lr(self, step: int) -> float:
         return self.optim_cfg.lr * lr_multiplier(self.sched_cfg, step, self.total_steps)
 
     def train_step(self, x, y, step: int) -> None:
+        # Lean on purpose: for small models the per-step Python/dispatch overhead is the cost, so no
+        # per-step host sync, no redundant mode switches, and one in-place op per statistic.
         torch = self.torch
         lr = self.current_lr(step)
-        for g in self.opt.param_groups:
-            g["lr"] = lr
-        self.net.train()
+        if lr != self._lr:
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            self._lr = lr
+        if not self._training:
+            self.net.train()
+            self._training = True
         if self.cfg.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        if self.autocast:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                logits = self.net(x).float()  # (B, C)
+        else:
             logits = self.net(x)  # (B, C)
-        loss = self.loss_fn(logits.float(), y)
+        loss = self.loss_fn(logits, y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.clip_grad_norm > 0:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
-            self._finite &= torch.isfinite(norm)
+            self._loss_sum.add_(norm.detach(), alpha=0.0)  # a NaN/inf norm makes the loss sum NaN: caught at sync
         self.opt.step()
         if self.ema is not None:
             self._update_ema()
         with torch.no_grad():
-            self._loss_sum += loss.detach().double() * len(y)
-            self._correct += (logits.argmax(1) == y).sum()
-            self._finite &= torch.isfinite(loss.detach())
+            # A NaN/inf loss propagates into the running sum, which the loop checks at every sync point.
+            self._loss_sum.add_(loss.detach(), alpha=len(y))
+            self._correct.add_((logits.argmax(1) == y).sum())
         self._count += len(y)
 
     def _update_ema(self):
@@ -143,17 +152,17 @@ class TorchLearner:
     def train_stats(self) -> tuple[float, float, bool]:
         """(mean loss, accuracy, finite) since the last reset, all-reduced across ranks: one host sync."""
         torch = self.torch
-        t = torch.stack([self._loss_sum, self._correct, torch.tensor(float(self._count), dtype=torch.float64, device=self.device),
-                         (~self._finite).double()])
+        t = torch.stack([self._loss_sum, self._correct, torch.tensor(float(self._count), dtype=torch.float64, device=self.device)])
         all_reduce_sum(t)
-        loss_sum, correct, count, bad = t.tolist()
-        return loss_sum / max(1, count), correct / max(1, count), bad == 0 and math.isfinite(loss_sum)
+        loss_sum, correct, count = t.tolist()
+        return loss_sum / max(1, count), correct / max(1, count), math.isfinite(loss_sum)
 
     # -- evaluation -------------------------------------------------------------------------------
     def evaluate(self, evalset, batch_size: int) -> EvalResult:
         torch = self.torch
         model = self.ema if self.ema is not None else self.model
         model.eval()
+        self._training = False
         C = self.num_classes
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         confusion = torch.zeros(C * C, dtype=torch.float64, device=self.device)
@@ -176,6 +185,7 @@ class TorchLearner:
         torch = self.torch
         model = self.ema if self.ema is not None else self.model
         model.eval()
+        self._training = False
         with torch.no_grad():
             return torch.softmax(model(x).float(), dim=1)
 
@@ -183,8 +193,7 @@ class TorchLearner:
     def state_dict(self) -> dict:
         torch = self.torch
         st = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-              "train_stats": {"loss_sum": self._loss_sum.cpu(), "correct": self._correct.cpu(), "count": self._count,
-                              "finite": self._finite.cpu()},
+              "train_stats": {"loss_sum": self._loss_sum.cpu(), "correct": self._correct.cpu(), "count": self._count},
               "torch_rng": torch.get_rng_state()}
         if self.ema is not None:
             st["ema"] = self.ema.state_dict()
@@ -202,7 +211,6 @@ class TorchLearner:
         self._loss_sum = ts["loss_sum"].to(self.device)
         self._correct = ts["correct"].to(self.device)
         self._count = int(ts["count"])
-        self._finite = ts["finite"].to(self.device)
         torch.set_rng_state(st["torch_rng"])
         if "cuda_rng" in st and self.device.type == "cuda":
             torch.cuda.set_rng_state(st["cuda_rng"], self.device)
@@ -247,7 +255,7 @@ class NumpyLearner:
         self.opt.lr = self.current_lr(step)
         logits = self.model.forward(x)  # (B, C)
         loss = self.loss.forward(logits, y)
-        self.model.backward(self.loss.backward())
+        self.model.backward(self.loss.backward(), input_grad=False)  # dL/dx is not needed
         self.opt.step()
         self._loss_sum += float(loss) * len(y)
         self._correct += int((logits.argmax(1) == y).sum())

@@ -1,0 +1,280 @@
+"""Part I: one training epoch of the moons MLP, ours against the usual alternatives, side by side.
+
+Data: moons, 1,000 points, 80/20 split -> 800 training points; MLP 2 -> 20 -> 2 (ReLU); batch 5 (160 steps per
+epoch); SGD with momentum 0.9, no weight decay. Every contender keeps its model and optimizer between rounds
+(one round = one more epoch), as training does; evaluation is not timed.
+
+NumPy (float64):
+  ours       the CLI's path: nnlab.experiments.mlp.setup_toy(backend="numpy") -> NumpyLearner + ArraySource,
+             then the body of nnlab.train.loop.fit: ``x, y = src.batch(epoch, i); learner.train_step(x, y, step)``
+             for every step, and ``train_stats()`` once at the epoch's end
+  sklearn    sklearn.neural_network.MLPClassifier(hidden_layer_sizes=(20,), solver="sgd", batch_size=5,
+             learning_rate="constant", momentum=0.9, nesterovs_momentum=False, alpha=0, shuffle=True),
+             one ``partial_fit`` per epoch (exactly one shuffled pass; initialised before timing).
+             Note: for two classes sklearn uses one logistic output unit, we use two softmax logits.
+  engine     (reference) nnlab.numpy_nn.train_epoch, the engine's own epoch (used by numpy_nn.MLPClassifier)
+
+PyTorch (float32, CPU, torch.set_num_threads(1): a 2-20-2 net gains nothing from threads, they only add
+overhead and noise on a shared machine):
+  ours       setup_toy(backend="torch", device="cpu") -> TorchLearner + ArraySource (the training set is one
+             tensor; a batch is an index into it; loss/accuracy accumulate on the device, read once per epoch)
+  textbook   DataLoader(TensorDataset(X, y), batch_size=5, shuffle=True), nnlab.models.mlp.MLP,
+             torch.optim.SGD(momentum=0.9), CrossEntropyLoss, ``loss.item()`` every step
+  (and, for the table only, each side's data pipeline alone: the batches of one epoch without training)
+
+Targets: sklearn / ours >= 3 (NumPy); textbook / ours >= 2 (PyTorch).
+Usage: python benchmarks/bench_part1.py [--repeats 15 --warmup 3 --out part1.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from _common import add_common_args, emit, interleaved, machine_info, median, print_table, repeat_calls, stats
+
+from nnlab.data.toy import ToyDataConfig
+from nnlab.experiments.mlp import TOY_DEFAULTS, MLPSpec, setup_toy
+from nnlab.models.mlp import MLP as TorchMLP
+from nnlab.numpy_nn import MLP as NumpyMLP
+from nnlab.numpy_nn import SGD as NumpySGD
+from nnlab.numpy_nn import SoftmaxCrossEntropy
+from nnlab.numpy_nn.mlp import train_epoch
+from nnlab.train.config import OptimConfig, ScheduleConfig, TrainConfig
+
+TARGET_NUMPY = 3.0  # sklearn time / our time
+TARGET_TORCH = 2.0  # textbook time / our time
+
+
+def loop_epoch(learner, src):
+    """One epoch through the body of ``nnlab.train.loop.fit`` (no evaluation, no checkpoint)."""
+    state = {"epoch": 0}
+
+    def run():
+        e = state["epoch"]
+        base = e * src.steps_per_epoch
+        for i in range(src.steps_per_epoch):
+            x, y = src.batch(e, i)
+            learner.train_step(x, y, base + i)
+        learner.train_stats()  # the loop's once-per-period read (one host sync on a GPU)
+        learner.reset_train_stats()
+        state["epoch"] += 1
+
+    return run
+
+
+def source_epoch(src):
+    """The batches of one epoch from our ArraySource, without training (data-pipeline cost alone)."""
+    state = {"epoch": 0}
+
+    def run():
+        e = state["epoch"]
+        for i in range(src.steps_per_epoch):
+            src.batch(e, i)
+        state["epoch"] += 1
+
+    return run
+
+
+def torch_breakdown(learner, src, tb_model, tb_opt, tb_crit, loader, *, repeats: int, warmup: int, calls: int = 160):
+    """Microseconds per call of our step, the textbook step, and the pieces where they differ (same batch)."""
+    x, y = src.batch(0, 0)
+    model = learner.model
+    logits, loss = model(x), tb_crit(model(x), y)
+    it = {"it": iter(loader)}
+
+    def textbook_step():  # the textbook loop's body on a given batch
+        tb_opt.zero_grad()
+        out = tb_crit(tb_model(x), y)
+        out.backward()
+        tb_opt.step()
+        out.item()
+
+    def stats_accumulation():  # TorchLearner.train_step's three lines of device-side statistics
+        with torch.no_grad():
+            learner._loss_sum += loss.detach().double() * len(y)
+            learner._correct += (logits.argmax(1) == y).sum()
+            learner._finite &= torch.isfinite(loss.detach())
+
+    def autocast_off():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=False):
+            pass
+
+    def loader_next():
+        try:
+            next(it["it"])
+        except StopIteration:
+            it["it"] = iter(loader)
+            next(it["it"])
+
+    pieces = {
+        "ours: learner.train_step": lambda: learner.train_step(x, y, 0),
+        "textbook: step body": textbook_step,
+        "  fwd: MLP.forward (Flatten + shape check + layers)": lambda: model(x),
+        "  fwd: model.layers only": lambda: model.layers(x),
+        "  ours only: stats accumulation (3 ops)": stats_accumulation,
+        "  ours only: net.train() every step": lambda: learner.net.train(),
+        "  ours only: autocast(enabled=False) enter/exit": autocast_off,
+        "data: ArraySource.batch": lambda: src.batch(0, 1),
+        "data: DataLoader next()": loader_next,
+    }
+    t = interleaved({k: repeat_calls(f, calls) for k, f in pieces.items()}, repeats=repeats, warmup=warmup)
+    return {k: round(median(v) / calls * 1e6, 1) for k, v in t.items()}
+
+
+def numpy_breakdown(learner, src, *, repeats: int, warmup: int, calls: int = 160):
+    """Microseconds per call of our NumPy step against the engine's own step, and the pieces between them."""
+    from nnlab.numpy_nn.mlp import train_step as engine_step
+
+    x, y = src.batch(0, 0)
+    model = learner.model
+    logits = model.forward(x)
+    learner.loss.forward(logits, y)
+    grad = learner.loss.backward()  # (5, 2) dL/dlogits
+    pieces = {
+        "ours: learner.train_step": lambda: learner.train_step(x, y, 0),
+        "engine: numpy_nn.mlp.train_step": lambda: engine_step(model, learner.loss, learner.opt, x, y),
+        "  backward(input_grad=True) (ours)": lambda: model.backward(grad),
+        "  backward(input_grad=False) (engine)": lambda: model.backward(grad, input_grad=False),
+        "  ours only: train stats (float, argmax, int)": lambda: (float(0.5) * len(y), int((logits.argmax(1) == y).sum())),
+        "  ours only: current_lr (schedule)": lambda: learner.current_lr(0),
+        "data: ArraySource.batch (gather)": lambda: src.batch(0, 1),
+        "data: slice of a pre-shuffled copy (engine)": lambda: (x[0:5], y[0:5]),
+    }
+    t = interleaved({k: repeat_calls(f, calls) for k, f in pieces.items()}, repeats=repeats, warmup=warmup)
+    return {k: round(median(v) / calls * 1e6, 1) for k, v in t.items()}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(ap, repeats=15, warmup=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-breakdown", action="store_true", help="skip the per-piece timing of one training step")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    info = machine_info()
+    seed, batch, hidden = args.seed, 5, (20,)
+    rounds = args.warmup + args.repeats
+    data_cfg = ToyDataConfig(dataset="moons", n_samples=1000)
+    optim = OptimConfig(**TOY_DEFAULTS["optim"])  # SGD lr 0.05, momentum 0.9 (the CLI's defaults)
+    schedule = ScheduleConfig(**TOY_DEFAULTS["schedule"])
+    train = TrainConfig(epochs=rounds + 1, batch_size=batch, seed=seed, device="cpu", progress="off")
+
+    # -- NumPy ------------------------------------------------------------------------------------------
+    np_learner, np_data, _ = setup_toy(MLPSpec(backend="numpy", hidden=hidden), data_cfg, optim, schedule, train)
+    Xtr = np.asarray(np_data.train.x, dtype=np.float64)
+    ytr = np.asarray(np_data.train.y)
+    n = len(ytr)
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    sk = SkMLP(hidden_layer_sizes=hidden, solver="sgd", batch_size=batch, learning_rate="constant",
+               learning_rate_init=optim.lr, momentum=optim.momentum, nesterovs_momentum=False, alpha=0.0,
+               shuffle=True, random_state=seed, max_iter=1)
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    sk.partial_fit(Xtr, ytr, classes=np.array([0, 1]))  # initialise outside the timed region
+
+    eng_model = NumpyMLP(2, hidden, 2, seed=seed)
+    eng_opt = NumpySGD(eng_model.parameters(), lr=optim.lr, momentum=optim.momentum)
+    eng_loss, eng_rng = SoftmaxCrossEntropy(), np.random.default_rng(seed)
+
+    np_times = interleaved({
+        "ours": loop_epoch(np_learner, np_data.train),
+        "sklearn": lambda: sk.partial_fit(Xtr, ytr),
+        "engine": lambda: train_epoch(eng_model, eng_loss, eng_opt, Xtr, ytr, batch_size=batch, rng=eng_rng),
+    }, repeats=args.repeats, warmup=args.warmup)
+
+    # -- PyTorch ----------------------------------------------------------------------------------------
+    t_learner, t_data, _ = setup_toy(MLPSpec(backend="torch", hidden=hidden), data_cfg, optim, schedule, train)
+    Xt, yt = t_data.train.x, t_data.train.y  # (800, 2) float32, (800,) int64, on the CPU
+    torch.manual_seed(seed)
+    tb_model = TorchMLP(2, hidden, 2)
+    tb_opt = torch.optim.SGD(tb_model.parameters(), lr=optim.lr, momentum=optim.momentum)
+    tb_crit = nn.CrossEntropyLoss()
+    loader = DataLoader(TensorDataset(Xt.clone(), yt.clone()), batch_size=batch, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+
+    def textbook_epoch():
+        tb_model.train()
+        running = 0.0
+        for xb, yb in loader:
+            tb_opt.zero_grad()
+            loss = tb_crit(tb_model(xb), yb)
+            loss.backward()
+            tb_opt.step()
+            running += loss.item()
+        return running
+
+    def loader_epoch():
+        for _ in loader:
+            pass
+
+    t_times = interleaved({
+        "ours": loop_epoch(t_learner, t_data.train),
+        "textbook": textbook_epoch,
+        "ours_data_only": source_epoch(t_data.train),
+        "textbook_data_only": loader_epoch,
+    }, repeats=args.repeats, warmup=args.warmup)
+
+    breakdown = {}
+    if not args.no_breakdown:  # after the epochs, so the epoch figures are untouched by it
+        breakdown["numpy_us_per_call"] = numpy_breakdown(np_learner, np_data.train, repeats=args.repeats, warmup=args.warmup)
+        breakdown["torch_us_per_call"] = torch_breakdown(t_learner, t_data.train, tb_model, tb_opt, tb_crit, loader,
+                                                         repeats=args.repeats, warmup=args.warmup)
+
+    # -- report -----------------------------------------------------------------------------------------
+    steps = np_data.train.steps_per_epoch
+    m = {k: median(v) for k, v in {**{f"numpy_{k}": v for k, v in np_times.items()},
+                                  **{f"torch_{k}": v for k, v in t_times.items()}}.items()}
+    r_np = m["numpy_sklearn"] / m["numpy_ours"]
+    r_t = m["torch_textbook"] / m["torch_ours"]
+    print(f"Part I epoch: moons, {n} training points, batch {batch} ({steps} steps), MLP 2-{hidden[0]}-2, "
+          f"SGD momentum {optim.momentum}; median of {args.repeats} interleaved rounds after {args.warmup} warm-up; "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"machine: {info['cpu']}, {info['cores']} cores, load {info.get('loadavg_1min_at_start')}; "
+          f"numpy {info['numpy']}, torch {info['torch']}, sklearn {info['sklearn']}")
+    rows = []
+    for key, label, ref in [("numpy_ours", "numpy  ours (NumpyLearner + ArraySource)", "numpy_ours"),
+                            ("numpy_sklearn", "numpy  sklearn MLPClassifier.partial_fit", "numpy_ours"),
+                            ("numpy_engine", "numpy  numpy_nn.train_epoch (reference)", "numpy_ours"),
+                            ("torch_ours", "torch  ours (TorchLearner + ArraySource)", "torch_ours"),
+                            ("torch_textbook", "torch  textbook DataLoader loop", "torch_ours"),
+                            ("torch_ours_data_only", "torch  ours, batches only", "torch_ours"),
+                            ("torch_textbook_data_only", "torch  DataLoader, batches only", "torch_ours")]:
+        rows.append([label, m[key] * 1e3, m[key] * 1e6 / steps, m[key] / m[ref]])
+    print_table(["contender", "ms/epoch", "us/step", "x ours"], rows)
+    print(f"NumPy:   sklearn / ours  = {r_np:.2f}  (target >= {TARGET_NUMPY:g}: {'met' if r_np >= TARGET_NUMPY else 'MISSED'})")
+    print(f"PyTorch: textbook / ours = {r_t:.2f}  (target >= {TARGET_TORCH:g}: {'met' if r_t >= TARGET_TORCH else 'MISSED'})")
+
+    for key, title in (("numpy_us_per_call", "NumPy step"), ("torch_us_per_call", "PyTorch step")):
+        if key in breakdown:
+            print(f"\nWhere the time goes, {title} (us per call, same batch, median of interleaved rounds):")
+            print_table(["piece", "us/call"], [[k, v] for k, v in breakdown[key].items()])
+    result = {
+        "bench": "part1_epoch", "dataset": "moons", "n_train": n, "batch_size": batch, "steps_per_epoch": steps,
+        "hidden": list(hidden), "optimizer": f"sgd lr={optim.lr} momentum={optim.momentum}",
+        "torch_threads": torch.get_num_threads(), "repeats": args.repeats, "warmup": args.warmup,
+        "ms_per_epoch": {k: stats(v, 1e3) for k, v in {**{f"numpy_{k}": v for k, v in np_times.items()},
+                                                      **{f"torch_{k}": v for k, v in t_times.items()}}.items()},
+        "ratio_sklearn_over_ours": round(r_np, 3), "target_sklearn_over_ours": TARGET_NUMPY,
+        "met_numpy": bool(r_np >= TARGET_NUMPY),
+        "ratio_engine_over_ours": round(m["numpy_engine"] / m["numpy_ours"], 3),
+        "ratio_textbook_over_ours": round(r_t, 3), "target_textbook_over_ours": TARGET_TORCH,
+        "met_torch": bool(r_t >= TARGET_TORCH),
+        "breakdown": breakdown,
+        "machine": info,
+    }
+    emit(result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

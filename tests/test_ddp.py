@@ -1,0 +1,41 @@
+"""DDP through torchrun: 2 CPU processes (gloo) give the single-process result for the same global batch.
+
+Each rank takes half of every global batch; DDP averages the two mean gradients, which equals the
+single-process mean gradient. Only the summation order differs, so we allow 1e-5 (float32) on the weights
+and 1e-6 on the metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nnlab.train.checkpoint import load_checkpoint
+
+ARGS = ["train", "mlp", "--backend", "torch", "--batch-size", "20", "--epochs", "3", "--progress", "off", "--seed", "5"]
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
+def test_two_process_gloo_matches_single_process(tmp_path):
+    single, multi = tmp_path / "single", tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "nnlab", *ARGS, "--out", str(single)], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    r = subprocess.run([*torchrun, "-m", "nnlab", *ARGS, "--out", str(multi)], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("run folder:") == 1  # only rank 0 reports and writes
+    a, b = load_checkpoint(single)["learner"]["model"], load_checkpoint(multi)["learner"]["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-5)
+    ra = list(csv.DictReader(open(single / "metrics.csv")))
+    rb = list(csv.DictReader(open(multi / "metrics.csv")))
+    assert len(ra) == len(rb) == 3
+    for x, y in zip(ra, rb):
+        for col in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+            assert float(x[col]) == pytest.approx(float(y[col]), abs=1e-6), col
