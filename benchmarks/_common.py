@@ -126,6 +126,16 @@ def stats(xs, scale: float = 1.0, digits: int = 3) -> dict:
             "max": round(max(xs) * scale, digits), "n": len(xs)}
 
 
+def paired_ratio(num: list[float], den: list[float], digits: int = 3) -> dict:
+    """Per-round ratios ``num[r] / den[r]`` (both timed in round ``r``, under the same load): median and quartiles.
+
+    A check on the headline ratio of medians: when the two agree, load drift did not decide the figure.
+    """
+    rs = sorted(a / b for a, b in zip(num, den))
+    q = statistics.quantiles(rs, n=4) if len(rs) >= 2 else [rs[0]] * 3
+    return {"median": round(float(statistics.median(rs)), digits), "q1": round(q[0], digits), "q3": round(q[2], digits)}
+
+
 def print_table(headers: list[str], rows: list[list[Any]]) -> None:
     """A plain fixed-width table (first column left-aligned, the rest right-aligned)."""
     cells = [[str(h) for h in headers]] + [[c if isinstance(c, str) else f"{c:.3f}" if isinstance(c, float) else str(c)

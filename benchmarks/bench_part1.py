@@ -14,8 +14,11 @@ NumPy (float64):
              Note: for two classes sklearn uses one logistic output unit, we use two softmax logits.
   engine     (reference) nnlab.numpy_nn.train_epoch, the engine's own epoch (used by numpy_nn.MLPClassifier)
 
-PyTorch (float32, CPU, torch.set_num_threads(1): a 2-20-2 net gains nothing from threads, they only add
-overhead and noise on a shared machine):
+Threads: one everywhere (torch.set_num_threads(1), and threadpoolctl limits NumPy's/SciPy's OpenBLAS and
+OpenMP to 1): a 2-20-2 net on 5-row batches gains nothing from threads; they only add overhead, and on a
+shared machine a spinning BLAS thread pool makes one side's timing depend on the others' load.
+
+PyTorch (float32, CPU):
   ours       setup_toy(backend="torch", device="cpu") -> TorchLearner + ArraySource (the training set is one
              tensor; a batch is an index into it; loss/accuracy accumulate on the device, read once per epoch)
   textbook   DataLoader(TensorDataset(X, y), batch_size=5, shuffle=True), nnlab.models.mlp.MLP,
@@ -23,7 +26,7 @@ overhead and noise on a shared machine):
   (and, for the table only, each side's data pipeline alone: the batches of one epoch without training)
 
 Targets: sklearn / ours >= 3 (NumPy); textbook / ours >= 2 (PyTorch).
-Usage: python benchmarks/bench_part1.py [--repeats 15 --warmup 3 --out part1.json]
+Usage: python benchmarks/bench_part1.py [--repeats 30 --warmup 3 --out part1.json]
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from _common import add_common_args, emit, interleaved, machine_info, median, print_table, repeat_calls, stats
+from _common import (add_common_args, emit, interleaved, machine_info, median, paired_ratio, print_table, repeat_calls,
+                     stats)
 
 from nnlab.data.toy import ToyDataConfig
 from nnlab.experiments.mlp import TOY_DEFAULTS, MLPSpec, setup_toy
@@ -83,10 +87,11 @@ def source_epoch(src):
 
 
 def torch_breakdown(learner, src, tb_model, tb_opt, tb_crit, loader, *, repeats: int, warmup: int, calls: int = 160):
-    """Microseconds per call of our step, the textbook step, and the pieces where they differ (same batch)."""
+    """Microseconds per call: our step and the textbook step on the same batch, and the pieces they share.
+
+    Only public calls are timed (the learner's internals change; its step is timed whole)."""
     x, y = src.batch(0, 0)
     model = learner.model
-    logits, loss = model(x), tb_crit(model(x), y)
     it = {"it": iter(loader)}
 
     def textbook_step():  # the textbook loop's body on a given batch
@@ -96,15 +101,9 @@ def torch_breakdown(learner, src, tb_model, tb_opt, tb_crit, loader, *, repeats:
         tb_opt.step()
         out.item()
 
-    def stats_accumulation():  # TorchLearner.train_step's three lines of device-side statistics
-        with torch.no_grad():
-            learner._loss_sum += loss.detach().double() * len(y)
-            learner._correct += (logits.argmax(1) == y).sum()
-            learner._finite &= torch.isfinite(loss.detach())
-
-    def autocast_off():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=False):
-            pass
+    def fwd_bwd():
+        tb_opt.zero_grad()
+        tb_crit(tb_model(x), y).backward()
 
     def loader_next():
         try:
@@ -115,21 +114,21 @@ def torch_breakdown(learner, src, tb_model, tb_opt, tb_crit, loader, *, repeats:
 
     pieces = {
         "ours: learner.train_step": lambda: learner.train_step(x, y, 0),
-        "textbook: step body": textbook_step,
-        "  fwd: MLP.forward (Flatten + shape check + layers)": lambda: model(x),
-        "  fwd: model.layers only": lambda: model.layers(x),
-        "  ours only: stats accumulation (3 ops)": stats_accumulation,
-        "  ours only: net.train() every step": lambda: learner.net.train(),
-        "  ours only: autocast(enabled=False) enter/exit": autocast_off,
-        "data: ArraySource.batch": lambda: src.batch(0, 1),
-        "data: DataLoader next()": loader_next,
+        "textbook: step body (zero_grad, fwd, loss, bwd, SGD, item)": textbook_step,
+        "  shared: zero_grad + forward + loss + backward": fwd_bwd,
+        "  shared: SGD step (momentum, for-loop impl on CPU)": tb_opt.step,
+        "  shared: MLP.forward (Flatten + shape check + layers)": lambda: model(x),
+        "  shared: model.layers(x) only": lambda: model.layers(x),
+        "  textbook: net.train() (once per epoch there)": tb_model.train,
+        "data: ours ArraySource.batch": lambda: src.batch(0, 1),
+        "data: textbook DataLoader next()": loader_next,
     }
     t = interleaved({k: repeat_calls(f, calls) for k, f in pieces.items()}, repeats=repeats, warmup=warmup)
     return {k: round(median(v) / calls * 1e6, 1) for k, v in t.items()}
 
 
 def numpy_breakdown(learner, src, *, repeats: int, warmup: int, calls: int = 160):
-    """Microseconds per call of our NumPy step against the engine's own step, and the pieces between them."""
+    """Microseconds per call: our NumPy step against the engine's own step, and the pieces around them."""
     from nnlab.numpy_nn.mlp import train_step as engine_step
 
     x, y = src.batch(0, 0)
@@ -140,12 +139,14 @@ def numpy_breakdown(learner, src, *, repeats: int, warmup: int, calls: int = 160
     pieces = {
         "ours: learner.train_step": lambda: learner.train_step(x, y, 0),
         "engine: numpy_nn.mlp.train_step": lambda: engine_step(model, learner.loss, learner.opt, x, y),
-        "  backward(input_grad=True) (ours)": lambda: model.backward(grad),
-        "  backward(input_grad=False) (engine)": lambda: model.backward(grad, input_grad=False),
-        "  ours only: train stats (float, argmax, int)": lambda: (float(0.5) * len(y), int((logits.argmax(1) == y).sum())),
-        "  ours only: current_lr (schedule)": lambda: learner.current_lr(0),
-        "data: ArraySource.batch (gather)": lambda: src.batch(0, 1),
-        "data: slice of a pre-shuffled copy (engine)": lambda: (x[0:5], y[0:5]),
+        "  forward": lambda: model.forward(x),
+        "  SoftmaxCrossEntropy.forward (with label checks)": lambda: learner.loss.forward(logits, y),
+        "  backward (input_grad=False)": lambda: model.backward(grad, input_grad=False),
+        "  SGD step (one vectorised update)": learner.opt.step,
+        "  train stats (float, argmax, int)": lambda: (float(0.5) * len(y), int((logits.argmax(1) == y).sum())),
+        "  current_lr (cosine schedule)": lambda: learner.current_lr(0),
+        "data: ours ArraySource.batch (gather)": lambda: src.batch(0, 1),
+        "data: engine slice of a pre-shuffled copy": lambda: (x[0:5], y[0:5]),
     }
     t = interleaved({k: repeat_calls(f, calls) for k, f in pieces.items()}, repeats=repeats, warmup=warmup)
     return {k: round(median(v) / calls * 1e6, 1) for k, v in t.items()}
@@ -153,11 +154,14 @@ def numpy_breakdown(learner, src, *, repeats: int, warmup: int, calls: int = 160
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_args(ap, repeats=15, warmup=3)
+    add_common_args(ap, repeats=30, warmup=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-breakdown", action="store_true", help="skip the per-piece timing of one training step")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    threadpool_limits(limits=1)  # NumPy's/SciPy's OpenBLAS and OpenMP: one thread for every contender
     info = machine_info()
     seed, batch, hidden = args.seed, 5, (20,)
     rounds = args.warmup + args.repeats
@@ -250,8 +254,13 @@ def main(argv=None) -> dict:
                             ("torch_textbook_data_only", "torch  DataLoader, batches only", "torch_ours")]:
         rows.append([label, m[key] * 1e3, m[key] * 1e6 / steps, m[key] / m[ref]])
     print_table(["contender", "ms/epoch", "us/step", "x ours"], rows)
-    print(f"NumPy:   sklearn / ours  = {r_np:.2f}  (target >= {TARGET_NUMPY:g}: {'met' if r_np >= TARGET_NUMPY else 'MISSED'})")
-    print(f"PyTorch: textbook / ours = {r_t:.2f}  (target >= {TARGET_TORCH:g}: {'met' if r_t >= TARGET_TORCH else 'MISSED'})")
+    p_np = paired_ratio(np_times["sklearn"], np_times["ours"])
+    p_t = paired_ratio(t_times["textbook"], t_times["ours"])
+    p_data = paired_ratio(t_times["textbook_data_only"], t_times["ours_data_only"])
+    for label, rr, pr, target in (("NumPy:   sklearn / ours ", r_np, p_np, TARGET_NUMPY), ("PyTorch: textbook / ours", r_t, p_t, TARGET_TORCH)):
+        print(f"{label} = {rr:.2f}  (per-round ratio median {pr['median']:.2f}, quartiles {pr['q1']:.2f}-{pr['q3']:.2f}; "
+              f"target >= {target:g}: {'met' if rr >= target else 'MISSED'})")
+    print(f"PyTorch data pipeline alone: DataLoader / ArraySource = {m['torch_textbook_data_only'] / m['torch_ours_data_only']:.1f}")
 
     for key, title in (("numpy_us_per_call", "NumPy step"), ("torch_us_per_call", "PyTorch step")):
         if key in breakdown:
@@ -263,10 +272,14 @@ def main(argv=None) -> dict:
         "torch_threads": torch.get_num_threads(), "repeats": args.repeats, "warmup": args.warmup,
         "ms_per_epoch": {k: stats(v, 1e3) for k, v in {**{f"numpy_{k}": v for k, v in np_times.items()},
                                                       **{f"torch_{k}": v for k, v in t_times.items()}}.items()},
-        "ratio_sklearn_over_ours": round(r_np, 3), "target_sklearn_over_ours": TARGET_NUMPY,
+        "ratio_sklearn_over_ours": round(r_np, 3), "paired_ratio_sklearn_over_ours": p_np,
+        "target_sklearn_over_ours": TARGET_NUMPY,
         "met_numpy": bool(r_np >= TARGET_NUMPY),
         "ratio_engine_over_ours": round(m["numpy_engine"] / m["numpy_ours"], 3),
-        "ratio_textbook_over_ours": round(r_t, 3), "target_textbook_over_ours": TARGET_TORCH,
+        "ratio_textbook_over_ours": round(r_t, 3), "paired_ratio_textbook_over_ours": p_t,
+        "target_textbook_over_ours": TARGET_TORCH,
+        "ratio_data_only_dataloader_over_ours": round(m["torch_textbook_data_only"] / m["torch_ours_data_only"], 3),
+        "paired_ratio_data_only": p_data,
         "met_torch": bool(r_t >= TARGET_TORCH),
         "breakdown": breakdown,
         "machine": info,

@@ -12,13 +12,14 @@ steps of every model in turn (warm-up rounds first, not recorded); the figure pe
 rounds of ms/step, so a burst of load from other processes hits every model alike.
 
 Prints a table, then ONE JSON object on the last line. Threads: torch's default unless ``--threads``.
-Usage: python benchmarks/bench_rnn.py [--T 20 --hidden 128 --batch 128 --steps 20 --repeats 15]
+Usage: python benchmarks/bench_rnn.py [--T 20 --hidden 128 --batch 128 --steps 20 --repeats 15 --out f.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -85,6 +86,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--no-lstm", action="store_true", help="skip the LSTM pair")
+    ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -105,6 +107,7 @@ def main(argv=None) -> dict:
     steps = {name: make_step(m, x, y) for name, m in models.items()}
 
     times: dict[str, list[float]] = {name: [] for name in models}
+    load_before = os.getloadavg()[0]  # other processes on a shared box skew everything; keep it with the figures
     for r in range(args.warmup + args.repeats):
         for name, step in steps.items():
             t0 = time.perf_counter()
@@ -120,6 +123,7 @@ def main(argv=None) -> dict:
         "T": T, "hidden": H, "batch": B, "input": "onehot10", "optimizer": "RMSprop",
         "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.machine(),
         "steps_per_round": args.steps, "rounds": args.repeats,
+        "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "ms_per_step": {k: round(v, 3) for k, v in med.items()},
         "ms_per_step_min": {k: round(min(v), 3) for k, v in times.items()},
         "ratio_naive_over_ours": round(med["naive"] / med["ours"], 2),
@@ -134,6 +138,9 @@ def main(argv=None) -> dict:
     for name in models:
         ref = med["lstm_ours"] if name in ("lstm_ours", "nn.LSTM") else med["ours"]
         print(f"{name:<12}{med[name]:>10.3f}{min(times[name]):>10.3f}{med[name] / ref:>10.2f}")
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(result, fh, indent=2)
     print(json.dumps(result))
     return result
 

@@ -76,7 +76,6 @@ class MLP(nn.Module):
             if i:
                 mods.append(nn.ReLU())
             mods.append(nn.Linear(d_in, d_out))
-        self.flatten = nn.Flatten()            # first: (N, 3, 32, 32) -> (N, 3072); (N, D) stays (N, D)
         self.layers = nn.Sequential(*mods)     # outside `layers`, so indices match numpy_nn's names
         self.reset_parameters(generator)
 
@@ -98,10 +97,13 @@ class MLP(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() < 2 or math.prod(x.shape[1:]) != self.in_features:
+        shape = x.shape
+        if x.dim() > 2:
+            x = x.flatten(1)                   # (N, 3, 32, 32) -> (N, 3072); cheaper than calling a module
+        if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ConfigError(f"MLP expects inputs (N, {self.in_features}) or (N, *dims) with prod(dims) == "
-                              f"{self.in_features}, got {tuple(x.shape)}")
-        return self.layers(self.flatten(x))    # (N, in_features) -> (N, out_features) logits
+                              f"{self.in_features}, got {tuple(shape)}")
+        return self.layers(x)                  # (N, in_features) -> (N, out_features) logits
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -49,15 +49,18 @@ def resolve_device(name: str):
     return torch.device(name)
 
 
-def build_torch_optimizer(params, cfg: OptimConfig):
+def build_torch_optimizer(params, cfg: OptimConfig, device=None):
     import torch
 
+    # Fused kernels (one op for all parameters) on CPU and CUDA: for small models the optimizer's
+    # per-parameter dispatch is a large share of a step (measured in benchmarks/bench_part1.py).
+    fused = {"fused": True} if device is not None and device.type in ("cpu", "cuda") else {}
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay, **fused)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay, **fused)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay, **fused)
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     raise AssertionError(cfg.optimizer)
@@ -86,7 +89,7 @@ class TorchLearner:
             self.net = DDP(self.model, device_ids=[device.index] if device.type == "cuda" else None)
         if train.compile:
             self.net = torch.compile(self.net)
-        self.opt = build_torch_optimizer(self.model.parameters(), optim)
+        self.opt = build_torch_optimizer(self.model.parameters(), optim, device)
         self.ema = None
         if train.ema_decay > 0:
             self.ema = copy.deepcopy(self.model).eval()
