@@ -39,9 +39,12 @@ class CifarDataConfig:
 #: no augmentation, 5,000 steps). "best": ours, tuned on the validation split (see benchmarks/RESULTS.md).
 RECIPES = {
     "mlp": {
+        # The report: one hidden layer of 256, plain SGD, no augmentation. Its lr (3e-5) cannot give its own
+        # 43%, and it names no schedule; we use lr 0.01 with momentum and a cosine decay (constant lr
+        # overfits after ~6 epochs at ~48% on validation; cosine reaches ~54%: benchmarks/RESULTS.md).
         "seed": {"model": {"hidden": (256,)},
                  "optim": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9},
-                 "schedule": {"schedule": "constant"},
+                 "schedule": {"schedule": "cosine"},
                  "train": {"epochs": 20, "batch_size": 64}, "data": {"augment": False}},
         "best": {"model": {"hidden": (1024, 1024)},
                  "optim": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4},
