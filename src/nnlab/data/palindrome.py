@@ -14,7 +14,7 @@ Everything here is vectorised: a batch is drawn with one ``torch.randint`` for t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -157,10 +157,12 @@ def encode(x_digits: torch.Tensor, mode: str = "onehot", *, dtype: torch.dtype =
 class PalindromeConfig:
     """The palindrome task: what the model sees and the fixed test set."""
 
-    input_length: int  # T: digits the model sees (the sequence has T + 1 digits); >= 1
-    input_mode: str = "onehot"  # "onehot" (10 features per step) or "scalar" (digit value, 1 feature)
-    test_size: int = 1000  # held-out palindromes (capped at num_palindromes(T); see make_test_set)
-    test_seed: int = 0  # seed of the held-out set, independent of the training seed
+    input_length: int = field(metadata={"help": "T: digits the model sees (sequences have T + 1 digits), >= 1"})
+    input_mode: str = field(default="onehot", metadata={
+        "help": "onehot (10 features per step) | scalar (the digit value as 1 feature, the report's input_dim=1)"})
+    test_size: int = field(default=1000, metadata={
+        "help": "held-out palindromes (capped at 10**ceil((T+1)/2), the number that exist)"})
+    test_seed: int = field(default=0, metadata={"help": "seed of the held-out set, independent of the training seed"})
 
     def __post_init__(self):
         problems = [

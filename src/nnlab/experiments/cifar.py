@@ -25,13 +25,15 @@ from .common import config_record
 class CifarDataConfig:
     data_dir: str | None = field(default=None, metadata={"help": "CIFAR-10 folder (default: $NNLAB_DATA_DIR, else ./data)"})
     val_size: int = field(default=5000, metadata={"help": "training images held out for validation (0 = none)"})
-    augment: bool = field(default=False, metadata={"help": "random crop (4-pixel padding) + horizontal flip"})
+    augment: bool = field(default=False, metadata={"help": "augment training images: random crop (see crop_pad) + horizontal flip"})
+    crop_pad: int = field(default=4, metadata={"help": "augment: crop padding in pixels (0 = flips only, which suits MLPs)"})
     train_subset: int = field(default=0, metadata={"help": "use only this many training images (0 = all; quick budgets)"})
     test_subset: int = field(default=0, metadata={"help": "use only this many test images (0 = all; quick budgets)"})
     allow_partial: bool = field(default=False, metadata={"help": "accept a data set of other than 50,000/10,000 images (small test archives)"})
 
     def __post_init__(self):
-        check([p for p in (nonneg_int("val_size", self.val_size), nonneg_int("train_subset", self.train_subset),
+        check([p for p in (nonneg_int("val_size", self.val_size), nonneg_int("crop_pad", self.crop_pad),
+                           nonneg_int("train_subset", self.train_subset),
                            nonneg_int("test_subset", self.test_subset)) if p], "data config")
 
 
@@ -108,7 +110,7 @@ def load_cifar_task(data_cfg: CifarDataConfig, train: TrainConfig, device, *, fl
     def prep_train(x, seed: int):
         if data_cfg.augment:
             g = torch.Generator().manual_seed(seed)  # CPU generator: same augmentation on every device
-            x = db.random_crop_flip(x, pad=4, flip=True, generator=g)
+            x = db.random_crop_flip(x, pad=data_cfg.crop_pad, flip=True, generator=g)
         return db.normalize(x, MEAN, STD)
 
     T = lambda a: db.to_device_uint8(a, device)  # noqa: E731

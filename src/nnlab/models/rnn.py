@@ -14,12 +14,14 @@ weights copy over block for block (``b = b_ih + b_hh``).
 Speed. A training step runs through a custom ``torch.autograd.Function`` per cell:
   * forward: the input projections of all T steps are ONE matmul ``(T*B, D) @ (D, H)``; the recurrence then
     runs in place in a preallocated ``(T+1, B, H)`` buffer (one ``addmm_`` + activations per step) without
-    building an autograd graph;
+    building an autograd graph. tanh is computed as ``2 sigmoid(2a) - 1`` (see ``_tanh_from_sigmoid_``);
   * backward: BPTT walks the stored states in reverse with preallocated buffers (one elementwise op and one
     matmul per step for the vanilla cell), and the weight gradients are ONE matmul each over all steps:
     ``dW_hh = dPre^T @ H_prev``, ``dW_hx = dPre^T @ X`` with ``(T*B)`` rows, ``db_h = dPre.sum(0)``.
   No step reads a value back to the host, so the same code is asynchronous on CUDA. Gradients flow to the
-  input ``x`` as well. float32 and float64 are supported (gradcheck runs in float64).
+  input ``x`` as well. float32 and float64 are supported (gradcheck runs in float64). Double backward is not
+  (``once_differentiable``). ``benchmarks/bench_rnn.py`` measures the step against the report-style loop and
+  ``torch.nn.RNN``/``nn.LSTM``.
 
 Gradient-norm analysis. ``forward(x, return_states=True)`` (and ``hidden_states(x)``) use a plain autograd
 loop instead and return the list ``[h_1, ..., h_T]`` of the very tensors the recurrence used, so
@@ -32,20 +34,21 @@ No ``torch.nn`` recurrent module or cell is used here (the assignment forbids th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from .._validate import one_of, positive_int
+from .._validate import nonneg_int, one_of, positive_int
 from ..errors import ConfigError, check
 
-__all__ = ["CELLS", "INITS", "INPUT_MODES", "LSTM", "RNNConfig", "VanillaRNN", "build_rnn"]
+__all__ = ["CELLS", "INITS", "INPUT_MODES", "LSTM", "RNNConfig", "RecurrentClassifier", "VanillaRNN", "build_rnn"]
 
 CELLS = ("vanilla", "lstm")
 # Initialisation schemes per cell (biases start at 0 unless said otherwise):
-#   xavier     -- Glorot & Bengio (2010) uniform on every weight matrix (per gate block for the LSTM); the report's choice.
+#   xavier     -- Glorot & Bengio (2010) uniform on every weight matrix (per gate block for the LSTM);
+#                 the report's choice.
 #   orthogonal -- recurrent matrix orthogonal (Saxe et al. 2014; per gate block for the LSTM), input/head xavier.
 #   identity   -- IRNN (Le, Jaitly & Hinton 2015): W_hh = I, W_hx ~ N(0, 0.001^2), head xavier. Vanilla only.
 #   pytorch    -- U(-1/sqrt(H), 1/sqrt(H)) on every weight and bias, like torch.nn.RNN/LSTM and a Linear(H, C) head.
@@ -74,11 +77,13 @@ def _mm_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.mm(a, b).t()
 
 
-_TWO = torch.tensor(2.0)  # 0-d CPU constants: half the dispatch cost of Python scalars in the hot loop, any device
-_ONE = torch.tensor(1.0)
+def _consts(ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """0-d ``(1, 2)`` on ``ref``'s device and dtype. Why: in the hot loop a 0-d tensor operand costs about half
+    the dispatch time of a Python scalar (~3 vs ~6 us per (128, 128) op on the dev box)."""
+    return ref.new_ones(()), ref.new_full((), 2.0)
 
 
-def _tanh_from_sigmoid_(s: torch.Tensor) -> torch.Tensor:
+def _tanh_from_sigmoid_(s: torch.Tensor, one: torch.Tensor, two: torch.Tensor) -> torch.Tensor:
     """In place: s = sigmoid(2a) -> tanh(a) = 2 sigmoid(2a) - 1.
 
     Why: on the CPUs this was tuned on (AVX2 builds of torch 2.x), ``torch.tanh`` on float32 runs ~3x slower
@@ -86,7 +91,7 @@ def _tanh_from_sigmoid_(s: torch.Tensor) -> torch.Tensor:
     float is exact, so the only extra rounding is in ``2s - 1``: absolute error <= ~2 ulp(1) (~2.4e-7 in
     float32, ~4.4e-16 in float64), well inside the 1e-5 / 1e-10 agreement the tests ask of nn.RNN/nn.LSTM.
     """
-    return s.mul_(_TWO).sub_(_ONE)
+    return s.mul_(two).sub_(one)
 
 
 class _TanhRecurrence(torch.autograd.Function):
@@ -102,13 +107,14 @@ class _TanhRecurrence(torch.autograd.Function):
         # All input projections in one matmul, doubled for the sigmoid form of tanh (doubling is exact; doubling
         # the small weights is cheaper than beta/alpha scaling of the (T*B, H) result):
         # states[t+1] <- 2 (x_t W_hx^T + b_h)
-        torch.addmm(b_h * _TWO, x_tm, (W_hx * _TWO).t(), out=states[1:].view(T * B, H))
+        one, two = _consts(x)
+        torch.addmm(b_h * two, x_tm, (W_hx * two).t(), out=states[1:].view(T * B, H))
         W_hh_T = W_hh.t()
         for t in range(T):
             a2 = states[t + 1]  # (B, H), 2 (x_t W_hx^T + b_h)
             if t > 0:  # h_0 = 0 contributes nothing
                 a2.addmm_(states[t], W_hh_T, alpha=2)  # 2 a_t = 2 (x_t W_hx^T + b_h + h_(t-1) W_hh^T)
-            _tanh_from_sigmoid_(a2.sigmoid_())  # h_t = tanh(a_t)
+            _tanh_from_sigmoid_(a2.sigmoid_(), one, two)  # h_t = tanh(a_t)
         ctx.save_for_backward(x_tm, W_hx, W_hh, states)
         return states[T].clone()  # (B, H)
 
@@ -120,7 +126,7 @@ class _TanhRecurrence(torch.autograd.Function):
         B, H = states.shape[1], states.shape[2]
         D = x_tm.shape[1]
         # dPre[t] = dL/d(pre-activation at t) = dh_t * tanh'(.) with tanh' = 1 - h_t^2, all steps at once
-        dpre = torch.mul(states[1:], states[1:]).neg_().add_(1)  # (T, B, H) = 1 - h_t^2
+        dpre = torch.addcmul(states.new_ones(()), states[1:], states[1:], value=-1)  # (T, B, H) = 1 - h_t^2
         dh = grad_h
         dh_buf = torch.empty_like(states[0])  # (B, H)
         for t in range(T - 1, -1, -1):
@@ -152,6 +158,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         x_tm = _time_major(x)  # (T*B, D)
         # The g rows are doubled (exact) so that ONE sigmoid over all 4H pre-activations gives i, f, o and
         # sigmoid(2 z_g), from which g = tanh(z_g) = 2 sigmoid(2 z_g) - 1 (see _tanh_from_sigmoid_).
+        one, two = _consts(x)
         scale = W_x.new_ones(4 * H, 1)
         scale[2 * H : 3 * H] = 2
         W_x2, W_h2_T, b2 = W_x * scale, (W_h * scale).t(), b * scale[:, 0]
@@ -168,9 +175,9 @@ class _LSTMRecurrence(torch.autograd.Function):
                 a.addmm_(hs[t], W_h2_T)
             a.sigmoid_()  # i, f, o; and sigmoid(2 z_g) in the g block
             i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-            _tanh_from_sigmoid_(g)  # g = tanh(z_g)
+            _tanh_from_sigmoid_(g, one, two)  # g = tanh(z_g)
             c = torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)  # c_t = f c_(t-1) + i g
-            tc = _tanh_from_sigmoid_(torch.mul(c, _TWO, out=tanh_c[t]).sigmoid_())  # tanh(c_t)
+            tc = _tanh_from_sigmoid_(torch.mul(c, two, out=tanh_c[t]).sigmoid_(), one, two)  # tanh(c_t)
             torch.mul(o, tc, out=hs[t + 1])  # h_t = o tanh(c_t)
         ctx.save_for_backward(x_tm, W_x, W_h, gates, hs, cs, tanh_c)
         return hs[T].clone()  # (B, H)
@@ -186,12 +193,20 @@ class _LSTMRecurrence(torch.autograd.Function):
         # Step-independent factors, computed for all t at once (sigmoid' = s(1-s), tanh' = 1-y^2):
         #   dZ_i = dc_t * g_t i_t(1-i_t),  dZ_f = dc_t * c_(t-1) f_t(1-f_t),  dZ_g = dc_t * i_t (1-g_t^2)
         #   dZ_o = dh_t * tanh(c_t) o_t(1-o_t),  and dc_t gets dh_t * o_t (1 - tanh(c_t)^2)
+        one = gates.new_ones(())
+
+        def dsigmoid(s):  # s (1 - s) in one op
+            return torch.addcmul(s, s, s, value=-1)
+
+        def dtanh(y):  # 1 - y^2 in one op
+            return torch.addcmul(one, y, y, value=-1)
+
         m_ifg = gates.new_empty(T, B, 3, H)
-        torch.mul(g, i - i * i, out=m_ifg[:, :, 0])
-        torch.mul(cs[:T], f - f * f, out=m_ifg[:, :, 1])
-        torch.mul(i, 1 - g * g, out=m_ifg[:, :, 2])
-        k_o = tanh_c * (o - o * o)  # (T, B, H)
-        k_c = o * (1 - tanh_c * tanh_c)  # (T, B, H)
+        torch.mul(g, dsigmoid(i), out=m_ifg[:, :, 0])
+        torch.mul(cs[:T], dsigmoid(f), out=m_ifg[:, :, 1])
+        torch.mul(i, dtanh(g), out=m_ifg[:, :, 2])
+        k_o = dsigmoid(o).mul_(tanh_c)  # (T, B, H)
+        k_c = dtanh(tanh_c).mul_(o)  # (T, B, H)
         dZ = gates.new_empty(T, B, H4)  # dL/d(pre-activations), gate order i, f, g, o
         dc = gates.new_zeros(B, H)
         dh = grad_h
@@ -221,18 +236,20 @@ class _LSTMRecurrence(torch.autograd.Function):
 # --------------------------------------------------------------------------------------------------------------
 # Modules
 # --------------------------------------------------------------------------------------------------------------
-def _check_sizes(cell: str, input_dim, hidden_dim, num_classes, init) -> None:
+def _check_sizes(cell: str, input_dim, hidden_dim, num_classes, init, seed) -> None:
     problems = [
         positive_int("input_dim", input_dim),
         positive_int("hidden_dim", hidden_dim),
         positive_int("num_classes", num_classes),
         one_of(f"init for cell {cell!r}", init, INITS[cell]),
+        None if seed is None else nonneg_int("seed", seed),
     ]
     check([p for p in problems if p], f"{cell} RNN")
 
 
-class _RecurrentClassifier(nn.Module):
-    """Shared part: input checks, the linear head ``o = W_ph h_T + b_o`` and the fused/autograd switch."""
+class RecurrentClassifier(nn.Module):
+    """Base of VanillaRNN and LSTM: input checks, the linear head ``o = W_ph h_T + b_o`` and the switch between
+    the fused Function (training, evaluation) and the plain autograd loop (``return_states=True``)."""
 
     _fused: type[torch.autograd.Function]
 
@@ -287,7 +304,7 @@ def _generator(seed: int | None) -> torch.Generator | None:
     return None if seed is None else torch.Generator().manual_seed(int(seed))
 
 
-class VanillaRNN(_RecurrentClassifier):
+class VanillaRNN(RecurrentClassifier):
     """Elman RNN with tanh, classifying from h_T. Parameters: W_hx (H, D), W_hh (H, H), b_h (H,), W_ph (C, H), b_o (C,).
 
     ``init``: one of ``INITS["vanilla"]`` (see there). ``seed`` makes the initialisation reproducible without
@@ -298,7 +315,7 @@ class VanillaRNN(_RecurrentClassifier):
 
     def __init__(self, input_dim: int, hidden_dim: int, num_classes: int, *, init: str = "xavier",
                  seed: int | None = None):
-        _check_sizes("vanilla", input_dim, hidden_dim, num_classes, init)
+        _check_sizes("vanilla", input_dim, hidden_dim, num_classes, init, seed)
         super().__init__(input_dim, hidden_dim, num_classes)
         self.init = init
         self.W_hx = nn.Parameter(torch.empty(hidden_dim, input_dim))  # (H, D)
@@ -341,10 +358,11 @@ class VanillaRNN(_RecurrentClassifier):
         return states
 
     def extra_repr(self) -> str:
-        return f"input_dim={self.input_dim}, hidden_dim={self.hidden_dim}, num_classes={self.num_classes}, init={self.init!r}"
+        return (f"input_dim={self.input_dim}, hidden_dim={self.hidden_dim}, num_classes={self.num_classes}, "
+                f"init={self.init!r}")
 
 
-class LSTM(_RecurrentClassifier):
+class LSTM(RecurrentClassifier):
     """LSTM classifying from h_T. Parameters: W_x (4H, D), W_h (4H, H), b (4H,) with gate blocks in the order
     i, f, g, o (``GATES``), and the head W_ph (C, H), b_o (C,).
 
@@ -357,7 +375,7 @@ class LSTM(_RecurrentClassifier):
 
     def __init__(self, input_dim: int, hidden_dim: int, num_classes: int, *, init: str = "xavier",
                  forget_bias: float = 1.0, seed: int | None = None):
-        _check_sizes("lstm", input_dim, hidden_dim, num_classes, init)
+        _check_sizes("lstm", input_dim, hidden_dim, num_classes, init, seed)
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or not math.isfinite(forget_bias):
             raise ConfigError(f"forget_bias must be a finite number, got {forget_bias!r}")
         super().__init__(input_dim, hidden_dim, num_classes)
@@ -369,7 +387,8 @@ class LSTM(_RecurrentClassifier):
         self.reset_parameters(seed)
 
     def gate(self, name: str, which: str = "x") -> torch.Tensor:
-        """The ``(H, D)``/``(H, H)``/``(H,)`` block of gate ``name`` in ``W_x`` (which="x"), ``W_h`` ("h") or ``b`` ("b")."""
+        """The block of gate ``name`` (a view): ``(H, D)`` of ``W_x`` (which="x"), ``(H, H)`` of ``W_h`` ("h") or
+        ``(H,)`` of ``b`` ("b")."""
         k = self.GATES.index(name)
         H = self.hidden_dim
         return {"x": self.W_x, "h": self.W_h, "b": self.b}[which][k * H : (k + 1) * H]
@@ -405,7 +424,8 @@ class LSTM(_RecurrentClassifier):
         states = []
         for t in range(T):
             z = P[:, t] + h @ self.W_h.t()  # (B, 4H)
-            i, f, g, o = torch.sigmoid(z[:, :H]), torch.sigmoid(z[:, H : 2 * H]), torch.tanh(z[:, 2 * H : 3 * H]), torch.sigmoid(z[:, 3 * H :])
+            i, f = torch.sigmoid(z[:, :H]), torch.sigmoid(z[:, H : 2 * H])
+            g, o = torch.tanh(z[:, 2 * H : 3 * H]), torch.sigmoid(z[:, 3 * H :])
             c = f * c + i * g
             h = o * torch.tanh(c)  # (B, H)
             states.append(h)
@@ -423,11 +443,14 @@ class LSTM(_RecurrentClassifier):
 class RNNConfig:
     """Which recurrent classifier to build."""
 
-    cell: str = "vanilla"  # "vanilla" (tanh Elman RNN) or "lstm"
-    hidden_dim: int = 128  # H: hidden units
-    init: str = "xavier"  # weight initialisation, one of INITS[cell]
-    forget_bias: float = 1.0  # added to the LSTM forget-gate bias at init (ignored by the vanilla cell)
-    input_mode: str = "onehot"  # how digits are fed: "onehot" (D=10) or "scalar" (D=1); the data side encodes
+    cell: str = field(default="vanilla", metadata={"help": "recurrent cell: vanilla (tanh Elman RNN) | lstm"})
+    hidden_dim: int = field(default=128, metadata={"help": "H: hidden units"})
+    init: str = field(default="xavier", metadata={
+        "help": "weight init: xavier | orthogonal | pytorch, and identity (IRNN) for the vanilla cell"})
+    forget_bias: float = field(default=1.0, metadata={
+        "help": "added to the LSTM forget-gate bias at init (ignored by the vanilla cell)"})
+    input_mode: str = field(default="onehot", metadata={
+        "help": "how digits are fed: onehot (D=10) | scalar (D=1, the report's); encoding is done by the data side"})
 
     def __post_init__(self):
         problems = [one_of("cell", self.cell, CELLS), positive_int("hidden_dim", self.hidden_dim),
@@ -440,7 +463,7 @@ class RNNConfig:
         check([p for p in problems if p], "rnn config")
 
 
-def build_rnn(config: RNNConfig, input_dim: int, num_classes: int, *, seed: int | None = None) -> _RecurrentClassifier:
+def build_rnn(config: RNNConfig, input_dim: int, num_classes: int, *, seed: int | None = None) -> RecurrentClassifier:
     """The model ``config`` describes, for inputs with ``input_dim`` features and ``num_classes`` classes."""
     if not isinstance(config, RNNConfig):
         raise TypeError(f"config must be an RNNConfig, got {type(config).__name__}")
