@@ -42,6 +42,17 @@ def in_range(name: str, value, lo: float, hi: float, *, lo_open=False, hi_open=F
     return None
 
 
+#: NumPy's legacy RandomState and scikit-learn's random_state take seeds below 2**32 (torch: below 2**64)
+MAX_SEED = 2**32 - 1
+
+
+def seed_range(name: str, value) -> str | None:
+    """For an integer already known to be >= 0: at most MAX_SEED."""
+    if isinstance(value, Integral) and value > MAX_SEED:
+        return f"{name} must be at most 2**32 - 1 = {MAX_SEED}, got {value}"
+    return None
+
+
 def one_of(name: str, value, choices: Iterable[str]) -> str | None:
     choices = list(choices)
     if value not in choices:

@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import NnlabError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Idle OpenMP threads sleep instead of spinning: spinning threads slowed small-op training 5-15x on a
+    # shared 2-core machine (measured with nnlab reproduce). libgomp reads this when torch is first imported,
+    # which happens below (building a subcommand's flags); a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     ap, sub = build_parser()
     first = next((a for a in argv if not a.startswith("-")), None)
     if first in COMMANDS:
@@ -217,9 +221,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError as e:
+        print(f"nnlab: error: out of memory ({e or 'MemoryError'}); use smaller sizes (--hidden, --batch-size, ...)", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # torch's allocators raise RuntimeError (CPU) or its subclass OutOfMemoryError (GPU)
+        if type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e):
+            first = str(e).strip().splitlines()[0][:300]
+            print(f"nnlab: error: out of memory ({first}); use smaller sizes (--hidden, --batch-size, ...)", file=sys.stderr)
+            return 2
+        raise
     except OSError as e:
-        if e.errno in (28, 13, 30, 122):  # ENOSPC, EACCES, EROFS, EDQUOT: report, keep what is written
-            print(f"nnlab: error: {e.strerror}: {e.filename or ''} (finished work and the last checkpoint are kept)", file=sys.stderr)
+        # ENOSPC, EACCES, EROFS, EDQUOT, or any error about a named file (EISDIR, ENOTDIR, ...): report, keep what is written
+        if e.errno in (28, 13, 30, 122) or e.filename is not None:
+            print(f"nnlab: error: {e.strerror or e}: {e.filename or ''} (finished work and the last checkpoint are kept)", file=sys.stderr)
             return 2
         raise
 

@@ -50,7 +50,7 @@ def _check_args(url, md5, chunk) -> None:
 
 
 def _progress_bar(total, initial, name, progress):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
                 disable=not (progress and sys.stderr.isatty()), leave=False)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .._validate import nonneg_int, one_of, positive_int
+from .._validate import nonneg_int, one_of, positive_int, seed_range
 from ..errors import ConfigError, check
 
 __all__ = [
@@ -169,7 +169,7 @@ class PalindromeConfig:
             positive_int("input_length", self.input_length),
             one_of("input_mode", self.input_mode, INPUT_MODES),
             positive_int("test_size", self.test_size),
-            nonneg_int("test_seed", self.test_seed),
+            nonneg_int("test_seed", self.test_seed) or seed_range("test_seed", self.test_seed),
         ]
         check([p for p in problems if p], "palindrome config")
 

@@ -6,6 +6,7 @@ default ``factor=0.8``). The split is stratified and drawn from the seed, so a r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,14 @@ class ToyDataConfig:
         check([p for p in problems if p])
         if self.n_samples < 10:
             check([f"n_samples must be >= 10 for an 80/20 split, got {self.n_samples}"])
+        # scikit-learn's stratified split needs at least one point per class (2) on each side of every split
+        n_test = math.ceil(self.test_fraction * self.n_samples)
+        n_train = self.n_samples - n_test
+        n_val = math.ceil(self.val_fraction * n_train) if self.val_fraction > 0 else None
+        if min(n_test, n_train) < 2 or (n_val is not None and min(n_val, n_train - n_val) < 2):
+            sizes = f"{n_train - (n_val or 0)} training, " + (f"{n_val} validation, " if n_val is not None else "") + f"{n_test} test"
+            check([f"n_samples={self.n_samples}, test_fraction={self.test_fraction}, val_fraction={self.val_fraction} "
+                   f"give {sizes} points; each split needs at least 2 (one per class)"])
 
     @property
     def resolved_noise(self) -> float:

@@ -19,7 +19,7 @@ CELLS = [("numpy", "moons"), ("numpy", "circles"), ("torch", "moons"), ("torch",
 
 def run_part1(out, seeds: int, *, epochs: int | None = None, progress: str = "auto", overrides: dict | None = None) -> dict:
     """Run (or reuse) every cell x seed; write table.md, results.json and part1_accuracy.png into ``out``."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from ..data.toy import ToyDataConfig
     from ..train.config import OptimConfig, ScheduleConfig, TrainConfig

@@ -64,12 +64,17 @@ RECIPES = {
 RECIPE_NAMES = tuple(RECIPES)
 
 
-def _recipe(name: str) -> dict:
+def _recipe_name(name: str) -> str:
+    """The recipe a name means (``default`` is ``best``), or a ConfigError listing the valid names."""
     if name == "default":
         name = "best"
     if name not in RECIPES:
         raise ConfigError(f"unknown recipe {name!r}; valid: {', '.join(RECIPE_NAMES)}")
-    return RECIPES[name]
+    return name
+
+
+def _recipe(name: str) -> dict:
+    return RECIPES[_recipe_name(name)]
 
 
 def setup_rnn(rnn_cfg, data_cfg, optim, sched, train, cur: CurriculumConfig, *, val_size: int = 1000):
@@ -104,20 +109,28 @@ def setup_rnn(rnn_cfg, data_cfg, optim, sched, train, cur: CurriculumConfig, *, 
 
 
 def _configs(recipe_name: str, args=None, **over):
+    """The six configs of one run: dataclass defaults < recipe < the recipe's layer for the cell < ``over`` < flags."""
     from ..data.palindrome import PalindromeConfig
     from ..models.rnn import RNNConfig
 
     r = _recipe(recipe_name)
-    data_cfg = build(PalindromeConfig, r["data"], over.get("data"), prefix="data_", args=args)
-    rnn_cfg = build(RNNConfig, r["rnn"], {"input_mode": data_cfg.input_mode}, over.get("rnn"), prefix="rnn_", args=args)
-    optim = build(OptimConfig, r["optim"], over.get("optim"), prefix="optim_", args=args)
-    sched = build(ScheduleConfig, r["schedule"], over.get("schedule"), prefix="sched_", args=args)
-    train = build(TrainConfig, r["train"], over.get("train"), prefix="train_", args=args)
-    cur = build(CurriculumConfig, r["curriculum"], over.get("curriculum"), prefix="cur_", args=args)
+    cell = getattr(args, "rnn_cell", None) or (over.get("rnn") or {}).get("cell") or r["rnn"].get("cell", "vanilla")
+    c = r.get("cells", {}).get(cell, {})  # an unknown cell gets no layer; RNNConfig then names the valid ones
+    data_cfg = build(PalindromeConfig, r["data"], c.get("data"), over.get("data"), prefix="data_", args=args)
+    rnn_cfg = build(RNNConfig, r["rnn"], c.get("rnn"), {"input_mode": data_cfg.input_mode}, over.get("rnn"),
+                    prefix="rnn_", args=args)
+    optim = build(OptimConfig, r["optim"], c.get("optim"), over.get("optim"), prefix="optim_", args=args)
+    sched = build(ScheduleConfig, r["schedule"], c.get("schedule"), over.get("schedule"), prefix="sched_", args=args)
+    train = build(TrainConfig, r["train"], c.get("train"), over.get("train"), prefix="train_", args=args)
+    cur = build(CurriculumConfig, r["curriculum"], c.get("curriculum"), over.get("curriculum"), prefix="cur_", args=args)
+    if train.steps < 1:  # the palindrome stream has no epochs: the run length is counted in optimizer steps
+        raise ConfigError(f"steps must be a positive integer for an RNN run (it trains for a number of optimizer steps), "
+                          f"got {train.steps!r}")
     return rnn_cfg, data_cfg, optim, sched, train, cur
 
 
 def train_rnn(recipe_name: str = "best", *, args=None, out=None, resume=False, dry_run=False, **over) -> dict:
+    recipe_name = _recipe_name(recipe_name)
     rnn_cfg, data_cfg, optim, sched, train, cur = _configs(recipe_name, args, **over)
     learner, task, dist = setup_rnn(rnn_cfg, data_cfg, optim, sched, train, cur)
     rec = config_record("rnn", f"rnn-{rnn_cfg.cell}", recipe_name, model=rnn_cfg, data=data_cfg, optim=optim,
@@ -150,12 +163,20 @@ def setup_from_record(rec: dict, train: TrainConfig):
 
 # -- sweep -----------------------------------------------------------------------------------------
 def run_sweep(out, cells, lengths, seeds: int, recipe_name: str = "best", *, progress: str = "auto", over: dict | None = None) -> dict:
-    """cells x lengths x seeds; a finished cell (summary.json) is reused; writes table.md, results.json, figure."""
+    """cells x lengths x seeds; a finished run (summary.json) is reused, an interrupted one resumed from its
+    checkpoint; writes table.md, results.json and accuracy_vs_length.png.
+
+    The sweep folder's lock is held for the whole sweep, so a second sweep on the same folder is refused
+    (each run folder under ``runs/`` also has its own lock, held while it trains)."""
+    out = Path(out)
+    with RunDir(out):
+        return _sweep_locked(out, cells, lengths, seeds, recipe_name, progress=progress, over=over or {})
+
+
+def _sweep_locked(out: Path, cells, lengths, seeds: int, recipe_name: str, *, progress: str, over: dict) -> dict:
     from tqdm.auto import tqdm
 
-    out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    over = over or {}
     jobs = [(c, T, s) for c in cells for T in lengths for s in range(seeds)]
     bar = tqdm(jobs, desc=f"sweep rnn ({recipe_name})", unit="run",
                disable=progress == "off" or (progress == "auto" and not sys.stderr.isatty()))
@@ -188,18 +209,23 @@ def write_sweep_outputs(out: Path, results: list, recipe_name: str) -> dict:
             solved = [r["steps_to_target"] for r in rs if r["steps_to_target"] is not None]
             sm, ss = tables.mean_std(solved) if solved else (None, None)
             n99 = sum(a >= 0.99 for a in accs)
+            wall = sum(r["wall_time_s"] for r in rs)
             agg[f"{cell}/T={T}"] = {"cell": cell, "T": T, "mean_accuracy": m, "std_accuracy": s, "n": len(accs),
                                     "n_at_least_99": n99, "steps_to_solve_mean": sm, "steps_to_solve_std": ss,
-                                    "n_solved": len(solved), "runs": rs}
+                                    "n_solved": len(solved), "wall_time_s": round(wall, 3), "runs": rs}
             ref = REPORT_RNN.get(T)
             rows.append([cell, T, f"{100 * ref:.0f}" if ref is not None and cell == "vanilla" else "–",
                          tables.fmt_pct(m, s, len(accs)), f"{n99}/{len(accs)}",
-                         f"{sm:.0f} ± {ss:.0f} ({len(solved)} solved)" if solved else "never"])
+                         f"{sm:.0f} ± {ss:.0f} ({len(solved)} solved)" if solved else "never",
+                         f"{wall / len(rs):.1f}"])
             fig_rows.append({"cell": cell, "T": T, "mean": m, "std": s})
+    total = sum(r["wall_time_s"] for r in results)
     md = [f"# Part III: palindrome accuracy by input length ({recipe_name} recipe)", "",
           "Test accuracy in % (mean ± sample std over seeds). Report: one run of the vanilla RNN each.",
-          "Steps to solve: optimizer steps until the validation accuracy first reached the early-stop target.", "",
-          tables.markdown_table(["cell", "T", "report", "ours", "runs ≥ 99%", "steps to solve"], rows), "",
+          "Steps to solve: optimizer steps until the validation accuracy first reached the early-stop target.",
+          "Time: training wall time per run (evaluations included), in seconds.", "",
+          tables.markdown_table(["cell", "T", "report", "ours", "runs ≥ 99%", "steps to solve", "s / run"], rows).rstrip("\n"), "",
+          f"{len(results)} runs, {total / 60:.1f} min of training in all.", "",
           "![accuracy vs length](accuracy_vs_length.png)", ""]
     (out / "table.md").write_text("\n".join(md))
     write_json(out / "results.json", {"recipe": recipe_name, "cells": agg})
@@ -209,19 +235,21 @@ def write_sweep_outputs(out: Path, results: list, recipe_name: str) -> dict:
 
 # -- gradient analysis -----------------------------------------------------------------------------
 def gradient_norms(model, x, y) -> list[float]:
-    """‖∂L/∂h_t‖ (mean over the batch of per-sample norms) for t = 1..T."""
+    """‖∂ℓ/∂h_t‖ for t = 1..T: the norm of one sequence's TOTAL gradient (through every later step) w.r.t. its
+    hidden state h_t, ℓ its own cross-entropy, averaged over the batch. Summing the loss over the batch (rather
+    than averaging) makes each row of ∂L/∂h_t exactly one sample's gradient, independent of the batch size."""
     import torch
 
-    logits, states = model(x, return_states=True)
-    loss = torch.nn.functional.cross_entropy(logits, y)
+    logits, states = model(x, return_states=True)  # (B, C), T x (B, H)
+    loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum")
     grads = torch.autograd.grad(loss, states)
     return [float(g.norm(dim=1).mean()) for g in grads]
 
 
-def analyze_gradients(T: int, out, *, steps: int = 1500, seed: int = 0, progress: str = "auto") -> dict:
-    """Gradient norms through time for the vanilla RNN and the LSTM, at init and after training."""
-    import torch
-
+def analyze_gradients(T: int, out, *, steps: int = 1500, seed: int = 0, recipe_name: str = "best",
+                      progress: str = "auto") -> dict:
+    """Gradient norms through time for the vanilla RNN and the LSTM, at init and after ``steps`` steps of the
+    recipe (early stopping off, so both cells get the same number of updates)."""
     from ..data.palindrome import encode, make_test_set
     from ..report import plots
 
@@ -231,7 +259,7 @@ def analyze_gradients(T: int, out, *, steps: int = 1500, seed: int = 0, progress
     for cell in ("vanilla", "lstm"):
         o = {"rnn": {"cell": cell}, "data": {"input_length": T},
              "train": {"steps": steps, "seed": seed, "progress": progress, "early_stop_accuracy": 0.0}}
-        rnn_cfg, data_cfg, optim, sched, train, cur = _configs("best", **o)
+        rnn_cfg, data_cfg, optim, sched, train, cur = _configs(recipe_name, **o)
         learner, task, _ = setup_rnn(rnn_cfg, data_cfg, optim, sched, train, cur)
         x, y = make_test_set(T, 256, 7, device=learner.device)
         xe = encode(x, data_cfg.input_mode)
@@ -242,12 +270,14 @@ def analyze_gradients(T: int, out, *, steps: int = 1500, seed: int = 0, progress
 
             learner.load_state_dict(load_checkpoint(rd / "checkpoint.pt")["learner"])
         else:
-            rec = config_record("rnn", f"rnn-{cell}", "best", model=rnn_cfg, data=data_cfg, optim=optim, schedule=sched,
+            rec = config_record("rnn", f"rnn-{cell}", recipe_name, model=rnn_cfg, data=data_cfg, optim=optim, schedule=sched,
                                 train=train, curriculum=cur)
             with RunDir(rd) as run:
                 fit(learner, task, train, run=run, config_record=rec, resume=(rd / "checkpoint.pt").exists(), desc=f"{cell} T={T}")
         data[f"{cell} trained"] = gradient_norms(learner.model, xe, y)
-    write_json(out / "gradient_norms.json", {"input_length": T, "norms": data})
+    write_json(out / "gradient_norms.json", {"input_length": T, "recipe": recipe_name, "steps": steps, "seed": seed,
+                                             "quantity": "mean over 256 held-out sequences of ||d loss_i / d h_t||",
+                                             "norms": data})
     plots.plot_gradient_norms(data, out / "gradient_norms.png", title=f"‖∂L/∂h_t‖ through time, T={T}")
     return data
 
@@ -264,6 +294,18 @@ def add_flags(p):
 
 def _int_list(name, text):
     return parse_int_list(name, text)
+
+
+def _one_int(name: str, text, *, minimum: int = 1) -> int:
+    """One integer flag (``--steps``, ``--seeds``, ``--input-length``, ``--seed``) >= ``minimum``, or a ConfigError."""
+    try:
+        v = int(str(text).strip())
+    except ValueError:
+        v = None
+    if v is None or v < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ConfigError(f"{name} must be {kind}, got {text!r}")
+    return v
 
 
 def cli_train_rnn(args) -> int:
@@ -293,7 +335,8 @@ def add_parser(sub, name: str, help_: str):
         p.add_argument("what", help="rnn-gradients")
         p.add_argument("--input-length", default="20", help="T (default 20)")
         p.add_argument("--steps", default="1500", help="training steps before the 'trained' curve")
-        p.add_argument("--seed", default="0")
+        p.add_argument("--seed", default="0", help="training seed of both models (default 0)")
+        p.add_argument("--recipe", default="best", help="seed | best: the settings both cells are trained with")
         p.add_argument("--out", default=None, help="output folder (default: runs/rnn-gradients-T<T>)")
         p.add_argument("--progress", default="auto", help="auto | on | off")
 
@@ -311,30 +354,23 @@ def run_cli(args) -> int:
         if bad or not cells:
             raise ConfigError(f"unknown cell {', '.join(bad) or repr(args.cell)}; valid: {', '.join(CELLS)}")
         lengths = _int_list("--lengths", args.lengths)
-        seeds = _int_list("--seeds", args.seeds)
-        if len(seeds) != 1:
-            raise ConfigError(f"--seeds must be one positive integer, got {args.seeds!r}")
+        seeds = _one_int("--seeds", args.seeds)
         _recipe(args.recipe)
         over = {}
         if args.steps is not None:
-            over["train"] = {"steps": _int_list("--steps", args.steps)[0]}
+            over["train"] = {"steps": _one_int("--steps", args.steps)}
         out = args.out or f"runs/sweep-rnn-{args.recipe}"
-        run_sweep(out, cells, lengths, seeds[0], args.recipe, progress=args.progress, over=over)
+        run_sweep(out, cells, lengths, seeds, args.recipe, progress=args.progress, over=over)
         print(Path(out, "table.md").read_text())
         print(f"table: {Path(out) / 'table.md'}\nfigure: {Path(out) / 'accuracy_vs_length.png'}")
         return 0
     if args.what != "rnn-gradients":
         raise ConfigError(f"unknown analysis {args.what!r}; valid: rnn-gradients")
-    T = _int_list("--input-length", args.input_length)
-    steps = _int_list("--steps", args.steps)
-    try:
-        seed = int(args.seed)
-        assert seed >= 0
-    except (ValueError, AssertionError):
-        raise ConfigError(f"--seed must be an integer >= 0, got {args.seed!r}") from None
-    if len(T) != 1:
-        raise ConfigError(f"--input-length must be one integer >= 1, got {args.input_length!r}")
-    out = args.out or f"runs/rnn-gradients-T{T[0]}"
-    analyze_gradients(T[0], out, steps=steps[0], seed=seed, progress=args.progress)
+    T = _one_int("--input-length", args.input_length)
+    steps = _one_int("--steps", args.steps)
+    seed = _one_int("--seed", args.seed, minimum=0)
+    _recipe(args.recipe)
+    out = args.out or f"runs/rnn-gradients-T{T}"
+    analyze_gradients(T, out, steps=steps, seed=seed, recipe_name=args.recipe, progress=args.progress)
     print(f"figure: {Path(out) / 'gradient_norms.png'}\ndata: {Path(out) / 'gradient_norms.json'}")
     return 0

@@ -312,7 +312,7 @@ def _fig_bar_compare(labels: Sequence[str], series: Mapping[str, tuple], ylabel:
     n, k = len(labels), len(series)
     width = 0.8 / k
     x = np.arange(n)
-    fig = _new_figure((max(5.0, 1.2 * n * max(1, k) ** 0.5 + 2), 4.2))
+    fig = _new_figure((min(12.0, max(5.0, 1.2 * n * max(1, k) ** 0.5 + 2)), 4.2))  # capped: stays readable in a page
     ax = fig.subplots()
     for s, (name, pair) in enumerate(series.items()):
         try:

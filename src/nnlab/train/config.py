@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .._validate import in_range, nonneg_float, nonneg_int, one_of, positive_float, positive_int
+from .._validate import in_range, nonneg_float, nonneg_int, one_of, positive_float, positive_int, seed_range
 from ..errors import check
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -89,7 +89,7 @@ class TrainConfig:
             nonneg_int("steps", self.steps),
             nonneg_int("eval_every", self.eval_every),
             positive_int("batch_size", self.batch_size),
-            nonneg_int("seed", self.seed),
+            nonneg_int("seed", self.seed) or seed_range("seed", self.seed),
             one_of("device", self.device, DEVICES),
             in_range("label_smoothing", self.label_smoothing, 0, 1, hi_open=True),
             nonneg_float("clip_grad_norm", self.clip_grad_norm),

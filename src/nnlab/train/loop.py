@@ -42,7 +42,7 @@ class TaskData:
 
 
 def _progress(cfg: TrainConfig, total: int, initial: int, desc: str):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     disable = cfg.progress == "off" or (cfg.progress == "auto" and not sys.stderr.isatty())
     return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=disable, leave=False, dynamic_ncols=True)
@@ -72,7 +72,7 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
                 raise CheckpointError(f"cannot resume {str(run.path)!r}: it holds a different run:\n  - " + "\n  - ".join(diffs[:10]))
             try:
                 learner.load_state_dict(st["learner"])
-            except (RuntimeError, KeyError, ValueError) as e:
+            except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
                 raise CheckpointError(f"cannot resume {str(run.path)!r}: checkpoint does not fit this model ({str(e).splitlines()[0][:200]})") from None
             start, rows = int(st["step"]), list(st["rows"])
             first_hit, streak = st.get("first_hit"), int(st.get("streak", 0))
@@ -99,7 +99,8 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
         raise TrainingDiverged(
             f"the loss or a gradient became NaN/inf between steps {step_lo} and {step_hi} "
             f"(lr {learner.current_lr(max(0, step_hi - 1)):.3g}); training stopped. "
-            + (f"The last good checkpoint in {str(run.path)!r} is kept and resumable. " if run is not None else "")
+            + (f"The last good checkpoint in {str(run.path)!r} is kept and resumable. " if ckpt_path is not None and ckpt_path.exists()
+               else "No checkpoint had been written yet. ")
             + "Lower --lr or set --clip-grad-norm.")
 
     bar = _progress(cfg, total, start, desc) if is_main else None
@@ -125,6 +126,8 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
                     row["val_loss"], row["val_accuracy"] = ev.loss, ev.accuracy
                 ev = learner.evaluate(data.test, cfg.eval_batch_size)
                 row["test_loss"], row["test_accuracy"] = ev.loss, ev.accuracy
+                if not all(math.isfinite(row[k]) for k in ("val_loss", "test_loss") if k in row):
+                    diverged(last_safe, step)  # the last update blew the weights up: no row, no checkpoint
                 row["seconds"] = round(time.perf_counter() - t0, 3)
                 rows.append(row)
                 if cfg.early_stop_accuracy > 0:
@@ -169,10 +172,11 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
         summary["per_class_accuracy"] = {name: float(cm[i, i] / max(1, cm[i].sum())) for i, name in enumerate(data.class_names)}
         summary["confusion_matrix"] = cm.tolist()
     if run is not None and is_main and not dry_run:
-        write_json(run.file("summary.json"), summary)
+        # summary.json last: its presence means the run folder is complete (a sweep reuses such a folder as is)
         _figures(run, rows, summary, data)
         if data.extra_outputs is not None:
             data.extra_outputs(learner, run)
+        write_json(run.file("summary.json"), summary)
     return summary
 
 

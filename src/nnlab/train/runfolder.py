@@ -1,7 +1,8 @@
 """The run folder: atomic writes, a lock against a second writer, the metrics CSV and the summary.
 
 Every file is written whole to a temporary name in the same folder, fsynced, then renamed over the
-target, so a crash at any moment leaves either the old file or the new one, never half of one.
+target, so a crash at any moment leaves either the old file or the new one, never half of one (plus, after
+a ``kill -9``, a ``.<name>.*.tmp`` file, removed by the next process that takes the folder's lock).
 """
 
 from __future__ import annotations
@@ -36,20 +37,51 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would, racing other threads)."""
     try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+#: mode of every file written here: what ``open(path, "w")`` would give (mkstemp alone makes 0600)
+_FILE_MODE = 0o666 & ~_umask()
+
+#: temporary files of :func:`atomic_write_bytes`: ``.<target name>.<random>.tmp``
+TEMP_GLOB = ".*.tmp"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temp file in the same folder, fsync, rename.
+
+    A failure (a full disk, a read-only folder) removes the temp file, leaves any previous ``path``
+    untouched and raises ``OSError`` naming ``path``. A process killed in between leaves the old file and a
+    temp file, which the next :class:`RunDir` owner removes.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _FILE_MODE)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(e, OSError) and e.errno is not None and e.filename != str(path):
+            # say which file could not be written (ENOSPC from write/fsync carries no name; mkstemp's names the temp)
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
     _fsync_dir(path.parent)
 
@@ -141,6 +173,17 @@ class RunDir:
                 f"another nnlab process is using {str(self.path)!r} (its .lock is held); "
                 "wait for it to finish or choose another --out") from None
         self._lock_fd = fd
+        self._remove_stale_temps()
+
+    def _remove_stale_temps(self):
+        """Remove temp files of writers killed mid-write (``kill -9``, power loss): we hold the lock, so no
+        writer of this folder is alive. The files they were replacing are intact (renames are atomic)."""
+        for p in self.path.glob(TEMP_GLOB):
+            try:
+                if p.is_file() and not p.is_symlink():
+                    p.unlink()
+            except OSError:
+                pass
 
     def release(self):
         if self._lock_fd is not None:
