@@ -42,23 +42,35 @@ class CurriculumConfig:
 #: The report's single-run test accuracies by input length (Part III, Task 2), as fractions.
 REPORT_RNN = {8: 0.92, 10: 0.88, 12: 0.20, 15: 1.00, 20: 0.10}
 
+#: Each recipe: one dict per config section, plus ``cells``: per-cell layers over them (applied before any override).
+#: How ``best`` was chosen (on validation data only; commands and numbers): docs/RNN_TUNING.md.
 RECIPES = {
+    # The report's settings: digits fed as one scalar, Xavier init, RMSprop 1e-3, lr x0.98 every 100 steps, clipping
+    # at 10. Early stopping (same target as ``best``) only saves time: a run stops once its validation set is solved.
     "seed": {
         "rnn": {"init": "xavier", "hidden_dim": 128},
         "data": {"input_mode": "scalar"},
         "optim": {"optimizer": "rmsprop", "lr": 1e-3},
         "schedule": {"schedule": "exponential", "gamma": 0.98, "decay_every": 100},
-        "train": {"steps": 3000, "eval_every": 100, "batch_size": 128, "clip_grad_norm": 10.0},
+        "train": {"steps": 3000, "eval_every": 100, "batch_size": 128, "clip_grad_norm": 10.0,
+                  "early_stop_accuracy": 0.995, "early_stop_patience": 2},
         "curriculum": {},
+        "cells": {},
     },
+    # What makes long inputs learnable: one-hot digits (the scalar digit 0..9 is a poor code for a class), an
+    # orthogonal recurrent matrix (norm-preserving at init), clipping at 1. No curriculum: on this task it only
+    # delayed solving (the validation set is at the full T). The LSTM gets forget-gate bias 3 (f ~ 0.95 at init; with
+    # 1, T=100 never left chance level) and 64 units (as many steps to solve as 128 at T <= 30 cost, 2.5x cheaper).
+    # Evaluation every 50 steps; a run stops once validation accuracy >= 99.5% twice in a row (100 steps).
     "best": {
         "rnn": {"init": "orthogonal", "hidden_dim": 128},
         "data": {"input_mode": "onehot"},
         "optim": {"optimizer": "rmsprop", "lr": 1e-3},
         "schedule": {"schedule": "cosine", "warmup": 0.02},
-        "train": {"steps": 4000, "eval_every": 100, "batch_size": 128, "clip_grad_norm": 1.0,
+        "train": {"steps": 4000, "eval_every": 50, "batch_size": 128, "clip_grad_norm": 1.0,
                   "early_stop_accuracy": 0.995, "early_stop_patience": 2},
-        "curriculum": {"curriculum_start": 4, "curriculum_fraction": 0.3},
+        "curriculum": {},
+        "cells": {"lstm": {"rnn": {"hidden_dim": 64, "forget_bias": 3.0}}},
     },
 }
 RECIPE_NAMES = tuple(RECIPES)
