@@ -49,11 +49,12 @@ RECIPES = {
                  "schedule": {"schedule": "cosine"},
                  "train": {"epochs": 20, "batch_size": 64}, "data": {"augment": False}},
         # Chosen on the validation split (benchmarks/RESULTS.md, "CIFAR-10 MLP recipes"): flips only (random
-        # crops slow an MLP down: it has no translation invariance), AdamW with strong decoupled weight decay,
-        # label smoothing, cosine decay. 30 epochs on 45,000 images.
-        "best": {"model": {"hidden": (1024, 512, 256)},
-                 "optim": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05},
-                 "schedule": {"schedule": "cosine", "warmup": 0.02},
+        # crops slow an MLP down: it has no translation invariance; crop+flip was at 45% val after 15 of 40
+        # epochs), SGD + Nesterov with a one-cycle schedule, weight decay and label smoothing. Against AdamW
+        # (1024-512-256, wd 0.05, cosine): val 59.7% vs 59.4% after 30 epochs.
+        "best": {"model": {"hidden": (1024, 1024)},
+                 "optim": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4},
+                 "schedule": {"schedule": "onecycle", "warmup": 0.1},
                  "train": {"epochs": 30, "batch_size": 128, "label_smoothing": 0.1},
                  "data": {"augment": True, "crop_pad": 0}},
     },
