@@ -15,10 +15,9 @@ from .._validate import nonneg_int
 from ..errors import ConfigError, check
 from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
 from ..train.flags import add_dataclass_flags, build
-from ..train.loop import TaskData, fit
-from ..train.runfolder import RunDir
+from ..train.loop import TaskData
 from ..train.sources import ArraySource, EvalSet
-from .common import config_record
+from .common import config_record, fit_in_run_folder
 
 
 @dataclass(frozen=True)
@@ -171,14 +170,8 @@ def train_cifar(model_name: str, *, recipe_name: str = "seed", model_over: dict 
     learner, task, dist, model_rec = setup_cifar(model_name, backend, data_cfg, optim_cfg, sched_cfg, train_cfg, model_over)
     rec = config_record(model_name, f"{model_name}-cifar10", recipe_name, model=model_rec, data=data_cfg,
                         optim=optim_cfg, schedule=sched_cfg, train=train_cfg)
-    is_main = dist is None or dist.is_main
-    run = RunDir(out) if (out is not None and not dry_run and is_main) else None
-    try:
-        return fit(learner, task, train_cfg, run=run, config_record=rec, resume=resume, dry_run=dry_run, is_main=is_main,
-                   desc=f"{model_name}/cifar10/{recipe_name}")
-    finally:
-        if run is not None:
-            run.release()
+    return fit_in_run_folder(learner, task, train_cfg, rec, out=out, resume=resume, dry_run=dry_run, dist=dist,
+                             desc=f"{model_name}/cifar10/{recipe_name}")
 
 
 def _asdict(obj) -> dict:
@@ -191,7 +184,6 @@ def _asdict(obj) -> dict:
 def add_flags(cnn_parser, mlp_parser):
     add_dataclass_flags(cnn_parser, CifarDataConfig, prefix="data_")
     add_dataclass_flags(mlp_parser, CifarDataConfig, prefix="data_", exclude=("data_dir",))
-    from ..models.vgg import VGGConfig  # noqa: F401  (VGG has no per-run flags: it is the report's table)
 
 
 def _out(args, name):

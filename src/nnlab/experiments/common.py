@@ -22,3 +22,17 @@ def to_jsonable(obj):
     if isinstance(obj, tuple):
         return list(obj)
     return obj
+
+
+def fit_in_run_folder(learner, data, train, rec: dict, *, out, resume: bool, dry_run: bool, dist, desc: str) -> dict:
+    """``fit`` with the run folder owned (locked) by rank 0 for the run's duration; other ranks write nothing."""
+    from ..train.loop import fit
+    from ..train.runfolder import RunDir
+
+    is_main = dist is None or dist.is_main
+    run = RunDir(out) if (out is not None and not dry_run and is_main) else None
+    try:
+        return fit(learner, data, train, run=run, config_record=rec, resume=resume, dry_run=dry_run, is_main=is_main, desc=desc)
+    finally:
+        if run is not None:
+            run.release()

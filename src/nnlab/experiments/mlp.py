@@ -14,10 +14,10 @@ from .._validate import one_of, parse_int_list
 from ..data.toy import ToyDataConfig, make_toy
 from ..errors import check
 from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
-from ..train.loop import TaskData, fit
+from ..train.loop import TaskData
 from ..train.runfolder import RunDir, atomic_write_bytes
 from ..train.sources import ArraySource, EvalSet
-from .common import config_record
+from .common import config_record, fit_in_run_folder
 
 BACKENDS = ("numpy", "torch")
 
@@ -102,14 +102,8 @@ def train_toy_mlp(spec: MLPSpec, data_cfg: ToyDataConfig, optim: OptimConfig, sc
     """Train the Part I MLP on moons/circles; returns the summary (also in ``out/summary.json``)."""
     learner, data, dist = setup_toy(spec, data_cfg, optim, schedule, train)
     rec = config_record("mlp", f"mlp-{spec.backend}", recipe, model=spec, data=data_cfg, optim=optim, schedule=schedule, train=train)
-    is_main = dist is None or dist.is_main
-    run = RunDir(out) if (out is not None and not dry_run and is_main) else None
-    try:
-        return fit(learner, data, train, run=run, config_record=rec, resume=resume, dry_run=dry_run, is_main=is_main,
-                   desc=f"mlp/{spec.backend}/{data_cfg.dataset}")
-    finally:
-        if run is not None:
-            run.release()
+    return fit_in_run_folder(learner, data, train, rec, out=out, resume=resume, dry_run=dry_run, dist=dist,
+                             desc=f"mlp/{spec.backend}/{data_cfg.dataset}")
 
 
 def _decision_grid(learner, spec, X_all, y_all, X_test, y_test, run: RunDir, device, n: int = 200):

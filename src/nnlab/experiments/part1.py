@@ -109,7 +109,7 @@ def cli_compare(args) -> int:
     import time
 
     out = args.out or os.path.join("runs", "compare-part1-" + time.strftime("%Y%m%d-%H%M%S"))
-    summary = run_part1(out, seeds, epochs=epochs, progress=args.progress)
+    run_part1(out, seeds, epochs=epochs, progress=args.progress)
     print((Path(out) / "table.md").read_text())
     print(f"table: {Path(out) / 'table.md'}\nfigure: {Path(out) / 'part1_accuracy.png'}\njson: {Path(out) / 'results.json'}")
     return 0

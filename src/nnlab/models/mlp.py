@@ -11,7 +11,6 @@ squash the gradients (and compute a different loss).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from numbers import Integral
 
