@@ -143,8 +143,8 @@ def test_analyze_rnn_gradients_writes_figure_and_norms(tmp_path):
         assert all(math.isfinite(v) and v > 0 for v in norms), label
     for cell in ("vanilla", "lstm"):
         assert (out / f"{cell}-T5" / "summary.json").exists()  # the trained models are kept as run folders
-        init = d["norms"][f"{cell} at init"]
-        assert init[0] < init[-1]  # at init the gradient shrinks on its way back through time
+    init = d["norms"]["vanilla at init"]
+    assert all(a < b for a, b in zip(init, init[1:]))  # the vanilla cell's gradient shrinks on its way back in time
 
 
 # -- bad input: one message, exit status 2, no traceback, nothing written ----------------------------------
