@@ -8,7 +8,6 @@ exponential decay, clipping); ``best`` = what makes long inputs learnable, chose
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +16,10 @@ from .._validate import in_range, nonneg_int, parse_int_list
 from ..errors import ConfigError, check
 from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
 from ..train.flags import add_dataclass_flags, build
-from ..train.loop import TaskData, fit
+from ..train.loop import TaskData
 from ..train.runfolder import RunDir, write_json
 from ..train.sources import EvalSet, StreamSource
-from .common import config_record
+from .common import config_record, fit_in_run_folder
 
 
 @dataclass(frozen=True)
@@ -147,14 +146,8 @@ def train_rnn(recipe_name: str = "best", *, args=None, out=None, resume=False, d
     learner, task, dist = setup_rnn(rnn_cfg, data_cfg, optim, sched, train, cur)
     rec = config_record("rnn", f"rnn-{rnn_cfg.cell}", recipe_name, model=rnn_cfg, data=data_cfg, optim=optim,
                         schedule=sched, train=train, curriculum=cur)
-    run = RunDir(out) if (out is not None and not dry_run and dist.is_main) else None
-    try:
-        s = fit(learner, task, train, run=run, config_record=rec, resume=resume, dry_run=dry_run, is_main=dist.is_main,
-                desc=f"rnn/{rnn_cfg.cell}/T={data_cfg.input_length}")
-    finally:
-        if run is not None:
-            run.release()
-    return s
+    return fit_in_run_folder(learner, task, train, rec, out=out, resume=resume, dry_run=dry_run, dist=dist,
+                             desc=f"rnn/{rnn_cfg.cell}/T={data_cfg.input_length}")
 
 
 def setup_from_record(rec: dict, train: TrainConfig):
@@ -284,8 +277,8 @@ def analyze_gradients(T: int, out, *, steps: int = 1500, seed: int = 0, recipe_n
         else:
             rec = config_record("rnn", f"rnn-{cell}", recipe_name, model=rnn_cfg, data=data_cfg, optim=optim, schedule=sched,
                                 train=train, curriculum=cur)
-            with RunDir(rd) as run:
-                fit(learner, task, train, run=run, config_record=rec, resume=(rd / "checkpoint.pt").exists(), desc=f"{cell} T={T}")
+            fit_in_run_folder(learner, task, train, rec, out=rd, resume=(rd / "checkpoint.pt").exists(), dry_run=False,
+                              dist=None, desc=f"{cell} T={T}")
         data[f"{cell} trained"] = gradient_norms(learner.model, xe, y)
     write_json(out / "gradient_norms.json", {"input_length": T, "recipe": recipe_name, "steps": steps, "seed": seed,
                                              "quantity": "mean over 256 held-out sequences of ||d loss_i / d h_t||",
