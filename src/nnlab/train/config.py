@@ -27,6 +27,7 @@ class OptimConfig:
     beta2: float = field(default=0.999, metadata={"help": "Adam/AdamW second-moment decay"})
     alpha: float = field(default=0.99, metadata={"help": "RMSprop smoothing constant (PyTorch default)"})
     eps: float = field(default=1e-8, metadata={"help": "optimizer epsilon"})
+    no_decay_1d: bool = field(default=False, metadata={"help": "no weight decay on 1-D parameters (biases, BatchNorm)"})
 
     def __post_init__(self):
         problems = [
@@ -67,11 +68,12 @@ class ScheduleConfig:
 class TrainConfig:
     epochs: int = field(default=10, metadata={"help": "passes over the training set (ignored when --steps is set)"})
     steps: int = field(default=0, metadata={"help": "train for this many optimizer steps instead of epochs (0 = use epochs)"})
-    eval_every: int = field(default=0, metadata={"help": "step mode: evaluate every this many steps (0 = about 20 evaluations)"})
+    eval_every: int = field(default=0, metadata={"help": "evaluate every this many steps (0 = every epoch; with --steps, about 20 evaluations)"})
     batch_size: int = field(default=32, metadata={"help": "global mini-batch size (samples per optimizer step)"})
     seed: int = field(default=0, metadata={"help": "seed of every random choice (init, order, augmentation)"})
     device: str = field(default="auto", metadata={"help": "device: " + " | ".join(DEVICES)})
-    amp: bool = field(default=True, metadata={"help": "bf16 autocast on CUDA (ignored elsewhere)"})
+    amp: bool = field(default=False, metadata={"help": "bf16 autocast where the device computes bf16 natively (CUDA; a CPU with "
+                                                       "AVX512-BF16/AMX), else fp32 with a note; summary.json records which ran"})
     channels_last: bool = field(default=False, metadata={"help": "use channels_last memory format for images"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model"})
     label_smoothing: float = field(default=0.0, metadata={"help": "cross-entropy label smoothing in [0, 1)"})
@@ -80,6 +82,7 @@ class TrainConfig:
     checkpoint_every: int = field(default=0, metadata={"help": "also checkpoint every this many steps within an epoch (0 = epoch ends only)"})
     early_stop_accuracy: float = field(default=0.0, metadata={"help": "stop once validation accuracy >= this fraction (0 = off)"})
     early_stop_patience: int = field(default=1, metadata={"help": "evaluations in a row that must hold the early-stop target"})
+    tta_flip: bool = field(default=False, metadata={"help": "evaluation: average the logits of each image and its mirror image"})
     eval_batch_size: int = field(default=1000, metadata={"help": "batch size for evaluation"})
     progress: str = field(default="auto", metadata={"help": "progress bars: auto (on a terminal) | on | off"})
 

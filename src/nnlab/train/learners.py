@@ -49,6 +49,17 @@ def resolve_device(name: str):
     return torch.device(name)
 
 
+def param_groups(model, cfg: OptimConfig):
+    """The model's parameters, or two groups when ``no_decay_1d``: weight decay on weight matrices and conv
+    kernels only, none on 1-D parameters (biases, BatchNorm scales and shifts). Decaying a BatchNorm scale
+    only rescales what the next normalisation undoes, and shrinks the effective step of the layers before it."""
+    if not (cfg.no_decay_1d and cfg.weight_decay > 0):
+        return list(model.parameters())
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    rest = [p for p in model.parameters() if p.dim() <= 1]
+    return [{"params": decay}, {"params": rest, "weight_decay": 0.0}]
+
+
 def build_torch_optimizer(params, cfg: OptimConfig, device=None):
     import torch
 
@@ -82,6 +93,11 @@ class TorchLearner:
         self.model = model.to(device)
         if train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        from .precision import resolve_precision, say_once
+
+        prec = resolve_precision(train.amp, device)
+        say_once(prec.note)
+        self.autocast, self.precision = prec.autocast, prec.name
         self.net = self.model
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -89,14 +105,13 @@ class TorchLearner:
             self.net = DDP(self.model, device_ids=[device.index] if device.type == "cuda" else None)
         if train.compile:
             self.net = torch.compile(self.net)
-        self.opt = build_torch_optimizer(self.model.parameters(), optim, device)
+        self.opt = build_torch_optimizer(param_groups(self.model, optim), optim, device)
         self.ema = None
         if train.ema_decay > 0:
             self.ema = copy.deepcopy(self.model).eval()
             for p in self.ema.parameters():
                 p.requires_grad_(False)
         self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
-        self.autocast = train.amp and device.type == "cuda"
         self._lr, self._training = None, False
         self.reset_train_stats()
 
@@ -161,6 +176,17 @@ class TorchLearner:
         return loss_sum / max(1, count), correct / max(1, count), math.isfinite(loss_sum)
 
     # -- evaluation -------------------------------------------------------------------------------
+    def _logits_eval(self, model, x):
+        """Evaluation logits (B, C); with ``tta_flip`` the mean of the image's and its mirror's logits."""
+        torch = self.torch
+        if self.cfg.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            if self.cfg.tta_flip and x.dim() == 4:  # (B, 3, H, W): mirror along W, one batch of 2B
+                both = model(torch.cat([x, x.flip(3)])).float()  # (2B, C)
+                return 0.5 * (both[:len(x)] + both[len(x):])
+            return model(x).float()
+
     def evaluate(self, evalset, batch_size: int) -> EvalResult:
         torch = self.torch
         model = self.ema if self.ema is not None else self.model
@@ -169,13 +195,9 @@ class TorchLearner:
         C = self.num_classes
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         confusion = torch.zeros(C * C, dtype=torch.float64, device=self.device)
-        with torch.no_grad():
+        with torch.inference_mode():  # no autograd records or version counters: cheaper than no_grad
             for x, y in evalset.chunks(batch_size, self.dist):
-                if self.cfg.channels_last and x.dim() == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                    logits = model(x)
-                logits = logits.float()
+                logits = self._logits_eval(model, x)
                 loss_sum += torch.nn.functional.cross_entropy(logits, y, reduction="sum").double()
                 confusion += torch.bincount(y * C + logits.argmax(1), minlength=C * C).double()
         t = torch.cat([loss_sum.view(1), confusion])
@@ -189,8 +211,8 @@ class TorchLearner:
         model = self.ema if self.ema is not None else self.model
         model.eval()
         self._training = False
-        with torch.no_grad():
-            return torch.softmax(model(x).float(), dim=1)
+        with torch.inference_mode():
+            return torch.softmax(self._logits_eval(model, x), dim=1)
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -245,6 +267,7 @@ class NumpyLearner:
             self.opt = Adam(params, lr=optim.lr, betas=(optim.beta1, optim.beta2), eps=optim.eps, weight_decay=optim.weight_decay)
         self.loss = SoftmaxCrossEntropy()
         self.device = None
+        self.precision = str(np.dtype(getattr(model, "dtype", np.float64)))
         self.dist = DistInfo()
         self.reset_train_stats()
 

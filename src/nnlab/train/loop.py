@@ -57,9 +57,13 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
         period = cfg.eval_every or max(1, math.ceil(total / 20))
     else:
         total = cfg.epochs * steps_per_epoch
-        period = steps_per_epoch
+        period = cfg.eval_every or steps_per_epoch
     if dry_run:
         total, period = 1, 1
+    if cfg.early_stop_accuracy > 0 and data.val is None:
+        raise ConfigError("--early-stop-accuracy watches the validation split, and this run has none "
+                          "(a choice must never read the test set): give it a validation split (--val-size > 0) "
+                          "or turn early stopping off (--early-stop-accuracy 0)")
     start, rows, first_hit, streak = 0, [], None, 0
     elapsed_before, stopped_early = 0.0, False
     ckpt_path = run.file("checkpoint.pt") if run is not None else None
@@ -106,6 +110,7 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
     bar = _progress(cfg, total, start, desc) if is_main else None
     step = start
     last_safe = start
+    last_test = None  # the test EvalResult of the last period, reused when that period ended training
     try:
         while step < total and not stopped_early:
             epoch, index = divmod(step, steps_per_epoch)
@@ -124,15 +129,14 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
                 if data.val is not None:
                     ev = learner.evaluate(data.val, cfg.eval_batch_size)
                     row["val_loss"], row["val_accuracy"] = ev.loss, ev.accuracy
-                ev = learner.evaluate(data.test, cfg.eval_batch_size)
+                ev = last_test = learner.evaluate(data.test, cfg.eval_batch_size)
                 row["test_loss"], row["test_accuracy"] = ev.loss, ev.accuracy
                 if not all(math.isfinite(row[k]) for k in ("val_loss", "test_loss") if k in row):
                     diverged(last_safe, step)  # the last update blew the weights up: no row, no checkpoint
                 row["seconds"] = round(time.perf_counter() - t0, 3)
                 rows.append(row)
                 if cfg.early_stop_accuracy > 0:
-                    watched = row.get("val_accuracy", row["test_accuracy"])
-                    if watched >= cfg.early_stop_accuracy:
+                    if row["val_accuracy"] >= cfg.early_stop_accuracy:  # never the test split (checked above)
                         streak += 1
                         first_hit = step if first_hit is None else first_hit
                         stopped_early = streak >= cfg.early_stop_patience
@@ -155,7 +159,8 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
             bar.close()
 
     wall = time.perf_counter() - t0
-    final_test = learner.evaluate(data.test, cfg.eval_batch_size)
+    ended_on_period = last_test is not None and rows and rows[-1]["step"] == step
+    final_test = last_test if ended_on_period else learner.evaluate(data.test, cfg.eval_batch_size)
     last = rows[-1] if rows else {}
     summary = {
         "model": config_record.get("model_name"), "backend": learner.backend, "dataset": data.info.get("dataset"),
@@ -164,7 +169,8 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
         "val_accuracy": last.get("val_accuracy"), "val_loss": last.get("val_loss"),
         "steps": step, "epochs_completed": step / steps_per_epoch, "wall_time_s": round(wall, 3),
         "stopped_early": stopped_early, "steps_to_target": first_hit,
-        "device": str(getattr(learner, "device", None) or "cpu"), "nnlab_version": config_record.get("nnlab_version"),
+        "device": str(getattr(learner, "device", None) or "cpu"), "precision": getattr(learner, "precision", None),
+        "cpu_threads": _cpu_threads(learner), "nnlab_version": config_record.get("nnlab_version"),
         "git_commit": config_record.get("git_commit"), "dry_run": dry_run, **{f"data_{k}": v for k, v in data.info.items()},
     }
     if data.class_names is not None and final_test.confusion is not None:
@@ -187,6 +193,14 @@ def _figures(run: RunDir, rows, summary, data: TaskData):
         plots.plot_curves(run.file("metrics.csv"), run.file("curves.png"), title=summary.get("model"))
     if data.class_names is not None and len(data.class_names) > 2 and "confusion_matrix" in summary:
         plots.plot_confusion_matrix(summary["confusion_matrix"], list(data.class_names), run.file("confusion_matrix.png"))
+
+
+def _cpu_threads(learner) -> int | None:
+    if learner.backend != "torch" or getattr(learner.device, "type", "cpu") != "cpu":
+        return None
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _strip(config_record: dict) -> dict:
