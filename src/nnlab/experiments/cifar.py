@@ -62,7 +62,7 @@ RECIPES = {
         # with channels_last where the device has native bf16 (else fp32): same accuracy within the seed-to-seed
         # spread, 1.6-2.5x the images/s on a CPU with AVX512-BF16 (benchmarks/RESULTS.md, "CNN precision").
         "seed": {"optim": {"optimizer": "adam", "lr": 1e-4}, "schedule": {"schedule": "constant"},
-                 "train": {"steps": 5000, "eval_every": 500, "batch_size": 32, "amp": True, "channels_last": True},
+                 "train": {"steps": 5000, "eval_every": 1000, "batch_size": 32, "amp": True, "channels_last": True},
                  "data": {"augment": False}},
         # The same architecture trained the way short CIFAR-10 schedules are trained (airbench, hlb-CIFAR10, Page's
         # ResNet posts): batch 256, Nesterov SGD, one-cycle (linear warm-up over 20% of the steps, then linear decay
