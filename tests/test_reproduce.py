@@ -370,11 +370,30 @@ def test_budget_table():
     assert all(o == {} for m in full.cifar.values() for o in m.values()) and full.cifar_data == {}
     assert full.rnn_seeds == 5 and full.rnn_lengths == (5, 8, 10, 12, 15, 20, 25, 30) and max(full.lstm_lengths) == 100
     assert all(o == {} for o in full.rnn.values())
-    # quick: fewer seeds and steps, a CIFAR-10 subset for the CNN, the report's lengths
+    # quick: fewer seeds and steps; the CNN on all training images, the report's settings at their full length
     assert quick.part1_seeds < full.part1_seeds and quick.cifar_seeds < full.cifar_seeds
-    assert all(o["data"]["train_subset"] > 0 for o in quick.cifar["cnn"].values())
+    assert all("data" not in o and quick.cifar_data == {} for o in quick.cifar["cnn"].values())
+    assert "steps" not in quick.cifar["cnn"]["seed"]["train"]  # the seed recipe's own 5,000 steps
+    assert set(quick.cifar["cnn"]["seed"]["train"]) == {"eval_every"} and set(quick.cifar["cnn"]["best"]) == {"train"}
     assert set(quick.rnn_lengths) >= {8, 10, 12, 15, 20}
     for b in rp.BUDGETS.values():
         assert set(b.cifar) == {"mlp", "cnn"} and all(set(m) == set(rp.RECIPE_ORDER) for m in b.cifar.values())
         assert set(b.rnn) == set(rp.RECIPE_ORDER)
         assert json.loads(json.dumps(b.settings())) == b.settings()
+
+
+def test_headline_for_the_readme_is_generated_with_its_commit(smoke, tmp_path):
+    """README's results table is copied from headline.md, which names the commit (``-dirty`` included) it ran at."""
+    block = (smoke.out / "headline.md").read_text()
+    rec = json.loads((smoke.out / "reproduce.json").read_text())
+    commits = {s["git_commit"] for s in rec["sections"].values() if s.get("status") == "done"}
+    assert len(commits) == 1 and f"commit {commits.pop()}" in block
+    assert "nnlab reproduce --budget smoke" in block and "| experiment " in block
+    assert block.split("\n\n", 1)[1] in smoke.third.md  # the same table as the report's headline
+    # sections run at different commits are named one by one
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke.out, copy)
+    rec["sections"]["rnn"]["git_commit"] = "abc123-dirty"
+    (copy / "reproduce.json").write_text(json.dumps(rec))
+    rp.write_report(copy)
+    assert "rnn at abc123-dirty" in (copy / "headline.md").read_text()

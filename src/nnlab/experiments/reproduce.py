@@ -243,6 +243,19 @@ def _check_out(out: Path, budget_name: str, budget: Budget) -> dict | None:
     return stored
 
 
+def _cpu_name() -> str:
+    """"<model name>, <n> cores" from /proc/cpuinfo where there is one (provenance of the timings)."""
+    name = platform_name = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            name = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        import platform
+
+        platform_name = platform.processor()
+    return f"{name or platform_name or 'CPU'}, {os.cpu_count()} logical cores"
+
+
 def _new_record(budget_name: str, budget: Budget, data_dir) -> dict:
     import platform
 
@@ -254,6 +267,7 @@ def _new_record(budget_name: str, budget: Budget, data_dir) -> dict:
     return {
         "budget": budget_name, "budget_settings": budget.settings(), **provenance(),
         "torch": torch.__version__, "platform": platform.platform(), "device": str(resolve_device("auto")),
+        "cpu": _cpu_name(),
         "data_dir": None if data_dir is None else str(data_dir),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": None, "elapsed_s": 0.0,
         "sections": {name: {"status": "pending"} for name in SECTIONS},
@@ -373,7 +387,7 @@ def reproduce(out, budget_name: str = "quick", *, data_dir=None, progress: str =
     try:
         fresh = _new_record(budget_name, budget, data_dir)
         rec = stored or fresh
-        for key in ("device", "torch", "platform", "python", "data_dir"):  # this call's machine (summaries keep each run's)
+        for key in ("device", "torch", "platform", "python", "data_dir", "cpu"):  # this call's machine (summaries keep each run's)
             rec[key] = fresh[key]
         for name in SECTIONS:
             rec["sections"].setdefault(name, {"status": "pending"})
@@ -773,8 +787,28 @@ def write_report(out) -> Path:
     md = "\n".join(head + body + tail)
     md_path = root / "report.md"
     atomic_write_text(md_path, md)
+    atomic_write_text(root / "headline.md", _headline_block(rec, headline))
     html.write_html(md_path, root / "report.html")
     return md_path
+
+
+def _headline_block(rec: dict, headline: list) -> str:
+    """The headline table with its provenance in one paragraph: what README.md quotes, generated, never typed.
+
+    The commit is the one each section ran at (``-dirty`` when the tree had uncommitted changes); sections run at
+    different commits are named one by one, so a table from a mixed or changed tree cannot pass for a clean one."""
+    from ..report import tables
+
+    secs = rec.get("sections", {})
+    commits = {n: secs[n].get("git_commit") for n in SECTIONS if secs.get(n, {}).get("status") == "done"}
+    distinct = sorted({c for c in commits.values() if c})
+    commit = distinct[0] if len(distinct) == 1 else ("; ".join(f"{n} at {c}" for n, c in commits.items()) or "unknown")
+    prov = (f"From `nnlab reproduce --budget {rec.get('budget')}` ({rec.get('started', '?')} to {rec.get('finished') or 'not finished'}, "
+            f"commit {commit}, nnlab {rec.get('nnlab_version')}, torch {rec.get('torch')} on {rec.get('device')}"
+            f"{', ' + rec['cpu'] if rec.get('cpu') else ''}; {_fmt_duration(rec.get('elapsed_s'))} in sections). "
+            "Ours: mean ± sample std over seeds (n runs).")
+    table = tables.markdown_table(["experiment", "report", "ours, report's settings", "ours, best"], headline)
+    return prov + "\n\n" + table + "\n"
 
 
 # -------------------------------------------------------------------------------------------- CLI
@@ -798,7 +832,7 @@ def add_parser(sub, name: str, help_: str):
 def run_cli(args) -> int:
     if args.command == "report":
         md = write_report(args.dir)
-        print(f"report: {md}\nhtml:   {md.with_suffix('.html')}")
+        print(f"report: {md}\nhtml:   {md.with_suffix('.html')}\nheadline (for README.md): {md.parent / 'headline.md'}")
         return 0
     get_budget(args.budget)
     if args.progress not in ("auto", "on", "off"):
