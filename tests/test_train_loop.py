@@ -169,3 +169,22 @@ def test_resume_after_kill_9_is_exact(tmp_path, backend):
 def test_cli_import_is_lazy():
     code = "import sys, nnlab.cli; sys.exit(1 if 'torch' in sys.modules or 'matplotlib' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_final_test_evaluation_is_not_repeated_and_eval_every_applies_to_epochs(tmp_path, monkeypatch):
+    """The last period's test evaluation is the summary's (no second pass over the test set), and ``--eval-every``
+    thins the evaluations of an epoch-mode run (the CNN ``best`` recipe evaluates 3 times in 14 epochs)."""
+    from nnlab.train import learners
+
+    calls = []
+    real = learners.NumpyLearner.evaluate
+    monkeypatch.setattr(learners.NumpyLearner, "evaluate", lambda self, ev, bs: calls.append(len(ev)) or real(self, ev, bs))
+    out = tmp_path / "run"
+    # moons: 800 training points at batch 5 = 160 steps per epoch; 3 epochs = 480 steps; evaluate every 200 steps
+    assert main(["train", "mlp", "--backend", "numpy", "--dataset", "moons", *FAST, "--eval-every", "200",
+                 "--out", str(out)]) == 0
+    rows = _rows(out / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [200, 400, 480]  # every 200 steps, and the last step
+    assert len(calls) == len(rows)  # one test evaluation per row (no validation split here), none after
+    s = json.loads((out / "summary.json").read_text())
+    assert s["test_accuracy"] == pytest.approx(float(rows[-1]["test_accuracy"]))
