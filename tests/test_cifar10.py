@@ -21,6 +21,13 @@ from nnlab.data.cifar10 import (CLASS_NAMES, MEAN, STD, Cifar10Arrays, find_cifa
 from nnlab.errors import ConfigError, DataError, UnsafePickleError
 
 
+@pytest.fixture(autouse=True)
+def _no_cache_dir_from_the_environment(monkeypatch):
+    """The cache tests look for the cache where the data folder puts it: a $NNLAB_CACHE_DIR set by whoever runs
+    the tests would move it (tests that want one set it themselves)."""
+    monkeypatch.delenv("NNLAB_CACHE_DIR", raising=False)
+
+
 def _assert_matches_fake(a: Cifar10Arrays, seed=0, n=20, n_test=20):
     ref = fake_cifar_arrays(n, n_test, seed)
     assert a.train_x.dtype == np.uint8 and a.train_x.shape == (5 * n, 3, 32, 32)
@@ -287,6 +294,26 @@ def test_read_only_data_folder_is_left_untouched(tmp_path, monkeypatch):
         assert len(_entries(tmp_path / "xdg" / "nnlab")) == 1
     finally:
         os.chmod(d, 0o755)
+
+
+def test_a_read_only_data_dir_is_read_and_never_written_in(tmp_path, monkeypatch):
+    """A folder named by a file (ReadOnlyDataDir): its data is read, its .nnlab_cache neither read, nor written,
+    nor cleaned (a damaged entry under the right key stays), and the cache goes to the user's cache folder."""
+    d = make_fake_cifar(tmp_path)
+    monkeypatch.delenv("NNLAB_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    damaged = d / ".nnlab_cache" / cifar10._fingerprint(find_cifar10(d))
+    damaged.mkdir(parents=True)
+    (damaged / "meta.json").write_text("{not json")
+    ro = cifar10.ReadOnlyDataDir(str(d))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the damaged entry is not even looked at
+        _assert_matches_fake(load_cifar10(ro, expected_sizes=FAKE_SIZES))
+    assert sorted(os.listdir(d)) == [".nnlab_cache", fakes.ARCHIVE]
+    assert os.listdir(d / ".nnlab_cache") == [damaged.name] and os.listdir(damaged) == ["meta.json"]
+    assert len(_entries(tmp_path / "xdg" / "nnlab")) == 1
+    monkeypatch.setattr(cifar10, "_read_tar", lambda *a: pytest.fail("decoded again"))
+    _assert_matches_fake(load_cifar10(ro, expected_sizes=FAKE_SIZES))  # from the user's cache
 
 
 def test_no_writable_cache_warns_and_still_loads(tmp_path, monkeypatch):

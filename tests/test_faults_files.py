@@ -6,8 +6,13 @@ exits 2 with one message naming the file and no traceback; a payload never runs;
 lands outside the data folder. (The loader's own unit tests are tests/test_cifar10.py and test_safe_pickle.py.)
 
 Checkpoints: a ``checkpoint.pt`` carrying a pickle payload never runs (``weights_only=True``) on ``--resume``
-or ``nnlab evaluate``; a checkpoint of another model or config, and a truncated or garbage file, end with a
-clear message and exit 2.
+or ``nnlab evaluate``; with a torch older than 2.6 (whose ``weights_only`` could be bypassed) no checkpoint is
+loaded at all; a checkpoint of another model or config, and a truncated or garbage file, end with a clear message
+and exit 2.
+
+Paths and sizes from files: the data folder a checkpoint's config names is only read by ``nnlab evaluate``
+(nothing written, pruned or deleted there), and the batch files of an extracted folder are capped in size like
+the archive's members.
 """
 
 from __future__ import annotations
@@ -250,6 +255,27 @@ def test_checkpoint_of_another_model_is_refused_by_evaluate(runs, tmp_path, caps
         assert needle in err, (name, err)
 
 
+@pytest.mark.parametrize("version", ["2.5.1", "2.3.0+cpu", "1.13.1"])
+def test_no_checkpoint_is_unpickled_with_a_torch_before_2_6(runs, tmp_path, monkeypatch, capsys, version):
+    """Before torch 2.6, ``torch.load(weights_only=True)`` could run code from a crafted file (CVE-2025-32434):
+    with such a torch, nnlab refuses to load any checkpoint, before torch.load sees it, and says why."""
+    out = _copy_run(runs, "mlp", tmp_path / "run")
+    blob = (out / "checkpoint.pt").read_bytes()
+    monkeypatch.setattr(torch, "__version__", version)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called"))
+    for argv in ([*MLP, "--out", str(out), "--resume"], ["evaluate", str(out)]):
+        _clear(main(argv), err := capsys.readouterr().err)
+        assert f"refused to load {str(out / 'checkpoint.pt')!r}: torch {version} is older than 2.6" in err, err
+        assert "CVE-2025-32434" in err and "torch>=2.6" in err
+    assert (out / "checkpoint.pt").read_bytes() == blob
+
+
+@pytest.mark.parametrize("version", ["2.6.0", "2.13.0+cpu", "3.0.0a0+git1234"])
+def test_checkpoints_load_with_torch_2_6_and_later(runs, monkeypatch, version):
+    monkeypatch.setattr(torch, "__version__", version)
+    assert load_checkpoint(runs / "mlp")["step"] > 0
+
+
 def _garbage(runs: Path) -> dict:
     good = (runs / "mlp" / "checkpoint.pt").read_bytes()
     buf = io.BytesIO()
@@ -304,3 +330,71 @@ def test_well_formed_checkpoint_with_malformed_fields_gives_a_clear_message(runs
         assert str(out / "checkpoint.pt") in err, (name, err)
         _clear(main(["evaluate", str(out)]), err := capsys.readouterr().err)
         assert str(out / "checkpoint.pt") in err, (name, err)
+
+
+# -- paths and sizes that come from files --------------------------------------------------------------
+def _tree(folder: Path) -> dict:
+    """Every entry under ``folder`` (itself included) with its size and mtime: equal means nothing was written."""
+    return {str(p.relative_to(folder)): (p.is_dir(), p.stat().st_size if p.is_file() else None, p.stat().st_mtime_ns)
+            for p in [folder, *sorted(folder.rglob("*"))]}
+
+
+def test_evaluate_only_reads_the_data_folder_a_checkpoint_names(tmp_path, monkeypatch, capsys):
+    """A checkpoint's config names its CIFAR-10 folder. ``nnlab evaluate`` reads the data there, but a crafted
+    checkpoint must not make nnlab write, prune or delete in any folder it names: the cache goes to the user's."""
+    monkeypatch.setenv("NNLAB_CACHE_DIR", str(tmp_path / "train-cache"))
+    d = make_fake_cifar(tmp_path, n_train_per_batch=4, n_test=20)
+    run = tmp_path / "run"
+    assert main(["train", "mlp", "--dataset", "cifar10", "--data-dir", str(d), "--allow-partial", "--val-size", "2",
+                 "--hidden", "4", "--epochs", "1", "--progress", "off", "--out", str(run)]) == 0
+    # The folder a crafted checkpoint names: a CIFAR-10 to read (10 test images, so we know which one was read),
+    # and what a cache write would prune: an older entry of the same archive and a stale temp folder.
+    victim = make_fake_cifar(tmp_path, n_train_per_batch=4, n_test=10)
+    old = victim / ".nnlab_cache" / "0123456789abcdef01234567"
+    old.mkdir(parents=True)
+    (old / "meta.json").write_text(json.dumps({"source": str(victim / "cifar-10-python.tar.gz")}))
+    stale = victim / ".nnlab_cache" / ".0123.tmp-abc"
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    crafted = tmp_path / "crafted.pt"
+    _save_variant(run / "checkpoint.pt", crafted, lambda st: st["config"]["data"].update(data_dir=str(victim)))
+    before = _tree(victim)
+    monkeypatch.delenv("NNLAB_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    capsys.readouterr()
+    assert main(["evaluate", str(crafted)]) == 0, capsys.readouterr().err
+    assert "on the 10 test images" in capsys.readouterr().out
+    assert _tree(victim) == before, "evaluate wrote in the folder the checkpoint named"
+    assert len(list((tmp_path / "xdg" / "nnlab").iterdir())) == 1  # the decode cache: in the user's cache folder
+    # a data_dir that is not a path at all: a clear message
+    bad = tmp_path / "bad.pt"
+    _save_variant(run / "checkpoint.pt", bad, lambda st: st["config"]["data"].update(data_dir=["/etc"]))
+    _clear(main(["evaluate", str(bad)]), err := capsys.readouterr().err)
+    assert "data.data_dir must be a folder name" in err and str(bad) in err
+
+
+def test_oversized_file_in_an_extracted_folder_is_refused_before_it_is_read(tmp_path, cache, capsys):
+    """A batch file of the extracted folder is capped like an archive member (MAX_MEMBER_BYTES): a valid pickle
+    followed by zeros (a sparse file: no disk used) would load fine without the cap."""
+    from nnlab.data.cifar10 import MAX_MEMBER_BYTES
+
+    d = make_fake_cifar(tmp_path, n_train_per_batch=4, n_test=4, as_tar=False)
+    big = d / "cifar-10-batches-py" / "data_batch_2"
+    os.truncate(big, MAX_MEMBER_BYTES + 1)
+    _clear(_cnn_dry_run(d), err := capsys.readouterr().err)
+    assert f"{big}: {MAX_MEMBER_BYTES + 1} bytes, more than a CIFAR-10 batch can be" in err, err
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_a_pickle_longer_than_its_cap_is_refused_while_it_is_read():
+    """The size a file reports is checked first; the read itself is bounded too, for a file that grows while it
+    is read or whose size stat does not tell."""
+    import numpy as np
+
+    from nnlab.data.safe_pickle import safe_load
+    from nnlab.errors import DataError
+
+    blob = pickle.dumps({b"data": np.zeros((40, 3072), np.uint8), b"labels": [0] * 40}, protocol=2)
+    assert safe_load(io.BytesIO(blob), max_bytes=len(blob))[b"data"].shape == (40, 3072)
+    with pytest.raises(DataError, match=r"^x: more than 1000 bytes, more than a CIFAR-10 batch can be"):
+        safe_load(io.BytesIO(blob), source="x", max_bytes=1000)

@@ -509,7 +509,7 @@ def _results_by_run(root: Path) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("NNLAB_SLOW_FAULT_TESTS"),
-                    reason="two smoke reproductions take 1-2 min on the shared 2-core machine (beyond the fault tests' "
+                    reason="two smoke reproductions take 1-2 min on a 2-core CPU (beyond the fault tests' "
                            "time budget); set NNLAB_SLOW_FAULT_TESTS=1 to run")
 def test_reproduce_killed_and_rerun_gives_the_same_results(zygote, tmp_path):
     """``nnlab reproduce`` (test-only smoke budget, CIFAR-10 sections skipped for lack of data), killed in the middle

@@ -9,10 +9,11 @@ one before a checkpoint, whose recorded losses (computed before each update) are
 Contention (a second process on the ``--out`` of a running one) is in test_faults_kill.py, which has
 cheap processes to run it with.
 
-Disk: an unwritable output folder is reported before training. Tests run as root here, where
-``chmod 0o500`` does not stop writes, so the folder is put under a regular file (``<file>/out``: ENOTDIR,
-for root too) or is an existing file; the chmod case runs only for a non-root user. A full disk is
-simulated in-process: ``os.fsync`` raises ENOSPC (after cutting the temp file in half) at the n-th write of
+Disk: an unwritable output folder is reported before training. CI runs the tests as root, for whom
+``chmod 0o500`` does not stop writes, so every case here binds root too: the folder is put under a regular
+file (``<file>/out``: ENOTDIR), is an existing file, or sits on a read-only file system, simulated in-process
+(``os.access`` and ``os.open`` answer as the kernel does on a read-only mount, for root as for anyone). A full
+disk is simulated in-process: ``os.fsync`` raises ENOSPC (after cutting the temp file in half) at the n-th write of
 a chosen file; the run stops with a clear message naming the file, the previous file is byte-for-byte
 intact, no temp file is left, and the run resumes to the uninterrupted result.
 """
@@ -185,18 +186,38 @@ def test_unwritable_output_folder_is_reported_before_training(tmp_path, capsys, 
     assert "Traceback" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores chmod: covered by the under-a-file and is-a-file cases")
-def test_read_only_output_folder_is_reported_before_training(tmp_path, capsys):
+def _read_only_mount(monkeypatch, folder: Path) -> None:
+    """``folder`` answers as on a read-only mount, where root is refused too: ``access(W_OK)`` is false and
+    opening anything inside it for writing fails with EROFS (a real mount needs privileges a test has not)."""
+    real_access, real_open = os.access, os.open
+
+    def inside(path) -> bool:
+        if isinstance(path, int):  # a file descriptor
+            return False
+        p = Path(os.fsdecode(path)).absolute()
+        return p == folder or folder in p.parents
+
+    def access(path, mode, *a, **k):
+        return False if mode & os.W_OK and inside(path) else real_access(path, mode, *a, **k)
+
+    def open_(path, flags, *a, **k):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and inside(path):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(path))
+        return real_open(path, flags, *a, **k)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "open", open_)
+
+
+def test_read_only_output_folder_is_reported_before_training(tmp_path, capsys, monkeypatch):
     out = tmp_path / "ro"
     out.mkdir()
-    out.chmod(0o500)
-    try:
-        assert main([*MLP, "--backend", "numpy", "--out", str(out)]) == 2
-        err = capsys.readouterr().err
-        assert "not writable" in err and str(out) in err
-        assert list(out.iterdir()) == []
-    finally:
-        out.chmod(0o700)
+    with monkeypatch.context() as m:
+        _read_only_mount(m, out)
+        code = main([*MLP, "--backend", "numpy", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"nnlab: error: output folder {str(out)!r} is not writable\n", err
+    assert list(out.iterdir()) == []
 
 
 def test_a_run_file_that_cannot_be_replaced_gives_a_clear_message(tmp_path, capsys):

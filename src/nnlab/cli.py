@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     # Idle OpenMP threads sleep instead of spinning: spinning threads slowed small-op training 5-15x on a
-    # shared 2-core machine (measured with nnlab reproduce). libgomp reads this when torch is first imported,
+    # busy 2-core CPU (measured with nnlab reproduce). libgomp reads this when torch is first imported,
     # which happens below (building a subcommand's flags); a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     ap, sub = build_parser()

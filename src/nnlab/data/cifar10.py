@@ -18,6 +18,11 @@ while it is first decoded, and recorded in ``meta.json``. The cache root is ``ca
 ``$NNLAB_CACHE_DIR``, else ``<data_dir>/.nnlab_cache``, else (read-only data folder: no write
 permission, or no ``w`` mode bit, which root would ignore) ``$XDG_CACHE_HOME/nnlab`` or
 ``~/.cache/nnlab``. Loading the cached 60,000 images is one ``np.load`` per array.
+
+A data folder named by a file rather than by the user (a checkpoint's recorded config, in ``nnlab evaluate``)
+comes as a :class:`ReadOnlyDataDir`: the data set in it is read, and nothing in that folder is ever written,
+pruned or deleted (its ``.nnlab_cache`` is not even read); the cache goes to ``$NNLAB_CACHE_DIR`` or the user
+cache folder. An extracted folder's batch files are capped in size like the archive's members.
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ from .safe_pickle import safe_load
 
 __all__ = [
     "ARCHIVE_NAME", "FOLDER_NAME", "CLASS_NAMES", "MEAN", "STD", "DATA_DIR_ENV", "CACHE_DIR_ENV",
-    "Cifar10Arrays", "resolve_data_dir", "find_cifar10", "read_cifar10", "load_cifar10", "split_train_val",
+    "Cifar10Arrays", "ReadOnlyDataDir", "resolve_data_dir", "find_cifar10", "read_cifar10", "load_cifar10",
+    "split_train_val",
 ]
 
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
@@ -74,7 +80,15 @@ IMAGE_SHAPE = (3, 32, 32)  # (C, H, W); a row of b"data" is 1024 R, then 1024 G,
 ROW_LEN = 3 * 32 * 32
 N_CLASSES = 10
 CACHE_VERSION = 1
-MAX_MEMBER_BYTES = 256 << 20  # a real batch is ~31 MB; refuse absurd members before reading them
+MAX_MEMBER_BYTES = 256 << 20  # a real batch is ~31 MB; refuse absurd members/files before reading them
+
+
+class ReadOnlyDataDir(str):
+    """A data folder named by a file (a checkpoint's config), not by the user: :func:`load_cifar10` reads the
+    data set in it and never writes, prunes or deletes anything there (the cache goes to ``$NNLAB_CACHE_DIR``
+    or the user cache folder). A crafted file could otherwise make nnlab write into any folder it names."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -289,7 +303,11 @@ def _read_folder(folder: Path) -> dict:
         path = folder / name
         try:
             with open(path, "rb") as f:
-                found[name] = safe_load(f, source=str(path))
+                size = os.fstat(f.fileno()).st_size
+                if size > MAX_MEMBER_BYTES:
+                    raise DataError(f"{path}: {size} bytes, more than a CIFAR-10 batch can be ({MAX_MEMBER_BYTES})")
+                # bounded as well: a file that grows while read, or one whose size stat does not tell (/proc)
+                found[name] = safe_load(f, source=str(path), max_bytes=MAX_MEMBER_BYTES)
         except OSError as e:
             raise DataError(f"{path}: cannot read ({e})") from None
     return found
@@ -370,12 +388,12 @@ def _user_cache_dir() -> Path:
     return Path(base) / "nnlab"
 
 
-def _cache_roots(data_dir: Path, cache_dir) -> list[Path]:
+def _cache_roots(data_dir: Path, cache_dir, *, in_data_dir: bool = True) -> list[Path]:
     if cache_dir is not None:
         return [Path(cache_dir).expanduser().absolute()]
     if os.environ.get(CACHE_DIR_ENV):
         return [Path(os.environ[CACHE_DIR_ENV]).expanduser().absolute()]
-    return [data_dir / ".nnlab_cache", _user_cache_dir()]
+    return [data_dir / ".nnlab_cache", _user_cache_dir()] if in_data_dir else [_user_cache_dir()]
 
 
 def _may_write(root: Path) -> bool:
@@ -467,7 +485,8 @@ def load_cifar10(data_dir=None, *, expected_sizes=(50000, 10000), cache: bool = 
     the cache lives (default ``$NNLAB_CACHE_DIR``, else ``<data_dir>/.nnlab_cache``, else
     ``~/.cache/nnlab`` when the data folder is read-only). ``mmap``: memory-map the cached arrays
     (read-only). ``md5``: if given, the archive must have this md5 (checked when it is decoded, and
-    against the md5 recorded in the cache).
+    against the md5 recorded in the cache). A :class:`ReadOnlyDataDir` is only read: the cache then never lives
+    in (or is read from) that folder.
     """
     expected_sizes = _validate_expected_sizes(expected_sizes)
     source = find_cifar10(data_dir)
@@ -476,7 +495,7 @@ def load_cifar10(data_dir=None, *, expected_sizes=(50000, 10000), cache: bool = 
         return read_cifar10(source, expected_sizes=expected_sizes, md5=md5)
 
     key = _fingerprint(source)
-    roots = _cache_roots(folder, cache_dir)
+    roots = _cache_roots(folder, cache_dir, in_data_dir=not isinstance(data_dir, ReadOnlyDataDir))
     for root in roots:
         hit = _load_cache(root / key, mmap)
         if hit is not None:

@@ -87,12 +87,36 @@ class SafeUnpickler(pickle.Unpickler):
         raise UnsafePickleError(f"{self.source}: refused persistent id {pid!r} (not used by CIFAR-10 files)")
 
 
-def safe_load(fileobj_or_bytes, *, source: str = "<pickle>"):
+class _Bounded:
+    """Read-through wrapper that refuses to read more than ``limit`` bytes, whatever size the file claimed
+    (a file that grows while it is read, or one whose ``stat`` size is 0, like those in /proc)."""
+
+    def __init__(self, raw, limit: int, source: str):
+        self.raw, self.left, self.limit, self.source = raw, limit, limit, source
+
+    def _took(self, b: bytes) -> bytes:
+        self.left -= len(b)
+        if self.left < 0:
+            raise DataError(f"{self.source}: more than {self.limit} bytes, more than a CIFAR-10 batch can be; "
+                            f"refused before reading the rest")
+        return b
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left + 1 if n is None or n < 0 else min(n, self.left + 1)
+        return self._took(self.raw.read(n))
+
+    def readline(self, n: int = -1) -> bytes:
+        n = self.left + 1 if n is None or n < 0 else min(n, self.left + 1)
+        return self._took(self.raw.readline(n))
+
+
+def safe_load(fileobj_or_bytes, *, source: str = "<pickle>", max_bytes: int | None = None):
     """Unpickle ``fileobj_or_bytes`` (a binary file object, or bytes) with :class:`SafeUnpickler`.
 
     Strings from Python 2 pickles stay ``bytes`` (``encoding="bytes"``), as the CIFAR-10 keys
     (``b"data"``, ``b"labels"``) expect. Raises ``UnsafePickleError`` for a refused global and
-    ``DataError`` naming ``source`` for a truncated or malformed pickle.
+    ``DataError`` naming ``source`` for a truncated or malformed pickle, or one longer than ``max_bytes``
+    (None: no limit).
     """
     if isinstance(fileobj_or_bytes, (bytes, bytearray, memoryview)):
         fileobj = io.BytesIO(fileobj_or_bytes)
@@ -100,9 +124,11 @@ def safe_load(fileobj_or_bytes, *, source: str = "<pickle>"):
         fileobj = fileobj_or_bytes
     else:
         raise TypeError(f"safe_load expects bytes or a binary file object, got {type(fileobj_or_bytes).__name__}")
+    if max_bytes is not None:
+        fileobj = _Bounded(fileobj, max_bytes, source)
     try:
         return SafeUnpickler(fileobj, source=source).load()
-    except UnsafePickleError:
+    except DataError:  # UnsafePickleError, or _Bounded's refusal: already says what and where
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, MemoryError, OverflowError, UnicodeDecodeError) as e:

@@ -26,9 +26,10 @@ def to_jsonable(obj):
 
 def fit_in_run_folder(learner, data, train, rec: dict, *, out, resume: bool, dry_run: bool, dist, desc: str) -> dict:
     """``fit`` with the run folder owned (locked) by rank 0 for the run's duration; other ranks write nothing."""
-    from ..train.loop import fit
+    from ..train.loop import check_watchable, fit
     from ..train.runfolder import RunDir
 
+    check_watchable(train, data)  # before the run folder exists: a refused run leaves nothing behind
     is_main = dist is None or dist.is_main
     run = RunDir(out) if (out is not None and not dry_run and is_main) else None
     try:

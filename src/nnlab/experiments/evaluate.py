@@ -1,5 +1,9 @@
 """``nnlab evaluate RUN_DIR_OR_CHECKPOINT``: rebuild the model from the checkpoint's own config and
-report test accuracy with the per-class table (laid out like the report's Task 1.3 output)."""
+report test accuracy with the per-class table (laid out like the report's Task 1.3 output).
+
+A checkpoint is a file from outside: the CIFAR-10 folder its config names (when ``--data-dir`` is not given) is
+only read, never written or pruned in (``nnlab.data.cifar10.ReadOnlyDataDir``): the decode cache then goes to
+``$NNLAB_CACHE_DIR`` or the user cache folder."""
 
 from __future__ import annotations
 
@@ -13,6 +17,19 @@ from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
 def _cfg(cls, d: dict, **over):
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in {**d, **over}.items() if k in names})
+
+
+def _data_dir(recorded, given, path):
+    """The user's ``--data-dir`` if given; else the checkpoint's folder, marked read-only; else None (the default)."""
+    from ..data.cifar10 import ReadOnlyDataDir
+
+    if given:
+        return given
+    if recorded is None:
+        return None
+    if not isinstance(recorded, str) or not recorded:
+        raise CheckpointError(f"{path}: its config's data.data_dir must be a folder name or null, got {recorded!r}")
+    return ReadOnlyDataDir(recorded)
 
 
 def evaluate_checkpoint(path, *, device: str = "auto", data_dir: str | None = None) -> dict:
@@ -31,7 +48,7 @@ def evaluate_checkpoint(path, *, device: str = "auto", data_dir: str | None = No
         elif kind in ("mlp", "cnn"):
             from .cifar import CifarDataConfig, setup_cifar
 
-            data = _cfg(CifarDataConfig, rec["data"], **({"data_dir": data_dir} if data_dir else {}))
+            data = _cfg(CifarDataConfig, rec["data"], data_dir=_data_dir(rec["data"].get("data_dir"), data_dir, path))
             backend = rec["model"].get("backend", "torch") if kind == "mlp" else "torch"
             learner, task, _, _ = setup_cifar(kind, backend, data, optim, sched, train, rec["model"])
         elif kind == "rnn":
@@ -42,7 +59,7 @@ def evaluate_checkpoint(path, *, device: str = "auto", data_dir: str | None = No
             raise CheckpointError(f"{path}: unknown run kind {kind!r} in its config; valid: mlp, cnn, rnn")
     except NnlabError:
         raise
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path}: its config is incomplete or from another version ({e})") from None
     try:
         learner.load_state_dict(st["learner"])

@@ -1,7 +1,9 @@
 """Checkpoints: the whole resumable state in one dict, written atomically, loaded with weights_only.
 
 ``torch.load(..., weights_only=True)`` refuses any pickle global outside tensors and plain containers,
-so a hostile checkpoint cannot run code; we turn its refusal into a clear ``CheckpointError``. A loaded
+so a hostile checkpoint cannot run code; we turn its refusal into a clear ``CheckpointError``. That holds from
+torch 2.6 on: before it, a crafted file could run code even under ``weights_only=True`` (CVE-2025-32434), so
+:func:`load_checkpoint` refuses to load anything with an older torch. A loaded
 checkpoint's structure is checked too (a hand-edited or foreign file fails here, with the file's name, not
 deep inside a learner), and a state whose weights are NaN/inf is never written over the last good one.
 
@@ -18,6 +20,7 @@ import io
 import math
 import os
 import pickle
+import re
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -28,6 +31,8 @@ from ..errors import CheckpointError, TrainingDiverged
 from .runfolder import atomic_write_bytes
 
 FORMAT = "nnlab-checkpoint-v1"
+#: The first torch whose ``torch.load(weights_only=True)`` cannot be made to run code (CVE-2025-32434, fixed in 2.6).
+SAFE_TORCH = (2, 6)
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
@@ -79,6 +84,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"no checkpoint at {str(path)!r}")
     if not path.is_file():
         raise CheckpointError(f"cannot read checkpoint {str(path)!r}: not a regular file")
+    _require_safe_torch(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -96,6 +102,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if problems:
         raise CheckpointError(f"{str(path)!r} is a damaged nnlab checkpoint: " + "; ".join(problems[:5]))
     return state
+
+
+def _require_safe_torch(path: Path) -> None:
+    """Refuse to unpickle anything with a torch whose ``weights_only=True`` can be bypassed (before 2.6)."""
+    version = str(torch.__version__)
+    m = re.match(r"(\d+)\.(\d+)", version)
+    if m is None or (int(m[1]), int(m[2])) < SAFE_TORCH:
+        need = ".".join(map(str, SAFE_TORCH))
+        raise CheckpointError(
+            f"refused to load {str(path)!r}: torch {version} is older than {need}, and before {need} "
+            f"torch.load(weights_only=True) can run code from a crafted file (CVE-2025-32434); "
+            f"upgrade torch (pip install 'torch>={need}') and load it again")
 
 
 def _is_int(v) -> bool:

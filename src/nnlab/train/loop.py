@@ -41,6 +41,14 @@ class TaskData:
     extra_outputs: Callable | None = None
 
 
+def check_watchable(cfg: TrainConfig, data: TaskData) -> None:
+    """Early stopping reads the validation split, never the test split: refuse it when there is none."""
+    if cfg.early_stop_accuracy > 0 and data.val is None:
+        raise ConfigError("--early-stop-accuracy watches the validation split, and this run has none "
+                          "(a choice must never read the test set): give it one (--val-size > 0 on CIFAR-10, "
+                          "--val-fraction > 0 on moons/circles) or turn early stopping off (--early-stop-accuracy 0)")
+
+
 def _progress(cfg: TrainConfig, total: int, initial: int, desc: str):
     from tqdm import tqdm
 
@@ -60,10 +68,7 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
         period = cfg.eval_every or steps_per_epoch
     if dry_run:
         total, period = 1, 1
-    if cfg.early_stop_accuracy > 0 and data.val is None:
-        raise ConfigError("--early-stop-accuracy watches the validation split, and this run has none "
-                          "(a choice must never read the test set): give it a validation split (--val-size > 0) "
-                          "or turn early stopping off (--early-stop-accuracy 0)")
+    check_watchable(cfg, data)
     start, rows, first_hit, streak = 0, [], None, 0
     elapsed_before, stopped_early = 0.0, False
     ckpt_path = run.file("checkpoint.pt") if run is not None else None
