@@ -32,9 +32,10 @@ CPU_CHECK=${2:-}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-DEV=cuda; EPOCHS=14; LONG=40; SEEDS="0 1 2"; BUDGET=full; T_REPRO=330
+DEV=cuda; EPOCHS=14; LONG=40; SEEDS="0 1 2"; BUDGET=full; T_REPRO=330; TINY=""
 if [ "$CPU_CHECK" = "--cpu-check" ]; then  # the script's own test on a CPU: every step, tiny settings
-  DEV=cpu; EPOCHS=1; LONG=1; SEEDS="0"; BUDGET=smoke; T_REPRO=300
+  DEV=cpu; EPOCHS=1; LONG=1; SEEDS="0"; BUDGET=smoke; T_REPRO=120
+  TINY="--steps 2 --eval-every 2 --train-subset 512 --val-size 256 --test-subset 256"
 fi
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/gpu.log"; }
 step() { local name=$1 limit=$2; shift 2; log "start $name (limit ${limit}s)"; local t0=$SECONDS
@@ -69,10 +70,10 @@ sync(); print(f"bare bf16 channels_last VGG step, batch {bs}: {n * bs / (time.pe
 PY
 for s in $SEEDS; do
   step "cnn-best-s$s" 150 $PY -m nnlab train cnn --recipe best --device "$DEV" --seed "$s" --epochs "$EPOCHS" \
-       --progress off --out "$OUT/runs/cnn-best-s$s"
+       --progress off --out "$OUT/runs/cnn-best-s$s" $TINY
 done
 step cnn-best-long 200 $PY -m nnlab train cnn --recipe best --device "$DEV" --seed 0 --epochs "$LONG" \
-     --progress off --out "$OUT/runs/cnn-best-e$LONG"
+     --progress off --out "$OUT/runs/cnn-best-e$LONG" $TINY
 step reproduce "$T_REPRO" $PY -m nnlab reproduce --budget "$BUDGET" --progress off --out "$OUT/reproduce-$BUDGET"
 $PY - "$OUT" <<'PY' | tee -a "$OUT/gpu.log"
 import json, pathlib, statistics, sys
