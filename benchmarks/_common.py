@@ -83,6 +83,47 @@ def add_common_args(ap: argparse.ArgumentParser, *, repeats: int, warmup: int) -
     ap.add_argument("--out", default=None, help="also write the JSON record to this file")
 
 
+#: ``--fused``: which optimizer implementation EVERY torch contender uses (ours and the baselines alike).
+FUSED_CHOICES = ("on", "off", "both")
+
+
+def add_fused_arg(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--fused", choices=FUSED_CHOICES, default="on",
+                    help="optimizer implementation of every torch contender, ours and the baselines alike: on = fused "
+                         "kernels (what nnlab uses on CPU/CUDA), off = torch's default (a for-loop on CPU, foreach on "
+                         "CUDA), both = every pair in both, interleaved in the same rounds (default on)")
+
+
+def fused_modes(choice: str) -> list[bool]:
+    """``--fused`` as the list of settings to time, the headline one first."""
+    return {"on": [True], "off": [False], "both": [True, False]}[choice]
+
+
+def fused_kw(fused: bool) -> dict:
+    """Constructor keyword of a baseline's torch optimizer: ``fused=True``, or torch's default (``fused=None``)."""
+    return {"fused": True} if fused else {}
+
+
+def set_fused(opt, fused: bool) -> None:
+    """Switch a torch optimizer built by nnlab (fused on CPU/CUDA) to ``fused`` before its first step: True keeps
+    the fused kernel, False gives torch's default (``fused=None``: for-loop on CPU, foreach on CUDA), as a
+    baseline built without the keyword has. Each step reads ``group["fused"]``; the state is still empty."""
+    if opt.state:
+        raise RuntimeError("set_fused: call it before the optimizer's first step (its state is laid out per implementation)")
+    for group in opt.param_groups:
+        if "fused" not in group:
+            raise ValueError(f"{type(opt).__name__} has no fused implementation")
+        group["fused"] = True if fused else None
+    opt.defaults["fused"] = True if fused else None
+
+
+def impl_name(fused: bool, device_type: str = "cpu") -> str:
+    """How a torch optimizer with this ``fused`` setting steps on a device of this type (for labels)."""
+    if fused:
+        return "fused"
+    return "default (foreach on CUDA)" if device_type == "cuda" else "default (for-loop on CPU)"
+
+
 def interleaved(contenders: dict[str, Callable[[], Any]], *, repeats: int, warmup: int,
                 sync: Callable[[], None] | None = None) -> dict[str, list[float]]:
     """Seconds per call of each contender, ``repeats`` values each (warm-up rounds not recorded).
@@ -132,7 +173,7 @@ def paired_ratio(num: list[float], den: list[float], digits: int = 3) -> dict:
     A check on the headline ratio of medians: when the two agree, load drift did not decide the figure.
     """
     rs = sorted(a / b for a, b in zip(num, den))
-    q = statistics.quantiles(rs, n=4) if len(rs) >= 2 else [rs[0]] * 3
+    q = statistics.quantiles(rs, n=4, method="inclusive") if len(rs) >= 2 else [rs[0]] * 3
     return {"median": round(float(statistics.median(rs)), digits), "q1": round(q[0], digits), "q3": round(q[2], digits)}
 
 

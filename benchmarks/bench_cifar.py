@@ -20,15 +20,21 @@ meaningful; the loading part is then skipped).
 
 3. VGG (nnlab.models.vgg, the report's table), batch 32, the ``seed`` recipe's Adam lr 1e-4, on the device:
      ours       ArraySource.batch (augmentation off: normalise only) + TorchLearner.train_step
-     bare       the model's forward + cross-entropy + backward + Adam step on batches normalised beforehand
+     bare       the model's forward + cross-entropy + backward + Adam step on batches normalised beforehand,
+                in the recipe's precision and memory layout as resolved for the device (bf16 autocast and
+                channels_last where ours uses them), so the ratio measures our loop, not a precision
    Each round runs ``--vgg-steps`` steps of each (after a warm-up round of one step each); img/s from the
    median round. Target ours / bare >= 0.90.
 
+Optimizers: every contender runs the SAME implementation, ``--fused``: on (default) = the fused kernel, which
+nnlab's learners use on CPU/CUDA; off = torch's default (a for-loop on CPU, foreach on CUDA); both = each pair
+timed in both, in the same rounds (the MLP and VGG parts then take twice as long).
+
 Threads: 1 by default (``--threads 0`` for torch's default), the same for every contender: on a small shared
 machine a multi-threaded op waits for a core held by another process, which made the figures both slower and
-erratic (2 threads on a loaded 2-core box: VGG 2.7 s/step, vs 1.3 s/step with 1). Evaluation is never timed.
+erratic (2 threads on a busy 2-core CPU: VGG 2.7 s/step, vs 1.3 s/step with 1). Evaluation is never timed.
 Usage: python benchmarks/bench_cifar.py [--data-dir DIR --subset 10000 --repeats 5 --vgg-steps 1 --vgg-repeats 20
-                                        --threads 1 --device cpu --skip load,mlp,vgg --out cifar.json]
+                                        --threads 1 --device cpu --skip load,mlp,vgg --fused on|off|both --out cifar.json]
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from _common import add_common_args, emit, interleaved, machine_info, median, paired_ratio, print_table, stats
+from _common import (add_common_args, add_fused_arg, emit, fused_kw, fused_modes, impl_name, interleaved, machine_info,
+                     median, paired_ratio, print_table, set_fused, stats)
 
 from nnlab.data import device_batches as db
 from nnlab.data.cifar10 import MEAN, STD, load_cifar10
@@ -112,6 +119,44 @@ def loop_epoch(learner, src, sync, steps=None):
     return run
 
 
+def tutorial_epoch(model, opt, crit, loader, device):
+    """One epoch of the tutorial loop: per-sample Dataset, DataLoader, ``loss.item()`` every step."""
+    def run():
+        model.train()
+        running = 0.0
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            opt.zero_grad()
+            loss = crit(model(xb), yb)
+            loss.backward()
+            opt.step()
+            running += loss.item()
+        return running
+
+    return run
+
+
+def bare_steps(model, opt, premade, steps: int, *, bf16: bool = False):
+    """``steps`` bare training steps (forward, cross-entropy, backward, step) on batches prepared beforehand
+    (normalised, in the model's memory format); ``bf16``: the forward in bf16 autocast, as ours when it uses it."""
+    state = {"k": 0}
+    device_type = premade[0][0].device.type
+
+    def run():
+        model.train()
+        for _ in range(steps):
+            xb, yb = premade[state["k"] % len(premade)]
+            state["k"] += 1
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(xb).float()  # (B, 10)
+            loss = F.cross_entropy(logits, yb)
+            loss.backward()
+            opt.step()
+
+    return run
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(ap, repeats=5, warmup=1)
@@ -123,6 +168,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--device", default="cpu", help="training device (cpu | cuda | auto)")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1; 0: torch's default)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: load, mlp, vgg")
+    add_fused_arg(ap)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,8 +177,12 @@ def main(argv=None) -> dict:
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
     info = machine_info()
     seed = 0
+    modes = fused_modes(args.fused)
+    sfx = {fused: "" if k == 0 else ("_fused" if fused else "_default") for k, fused in enumerate(modes)}  # key suffix
+    impl = {fused: impl_name(fused, device.type) for fused in modes}
     result: dict = {"bench": "cifar", "device": str(device), "torch_threads": torch.get_num_threads(),
-                    "repeats": args.repeats, "warmup": args.warmup}
+                    "repeats": args.repeats, "warmup": args.warmup, "fused": args.fused,
+                    "optimizer_impl": impl[modes[0]]}
 
     # -- 1. loading ---------------------------------------------------------------------------------------
     data, load_rec, real = get_data(args.data_dir, args.subset)
@@ -178,26 +228,19 @@ def main(argv=None) -> dict:
     mlp_rows = []
     if "mlp" not in skip:
         total = train_cfg.epochs * src.steps_per_epoch
-        learner = build_mlp_learner(MLPSpec(backend="torch", hidden=hidden), 3072, 10, optim, schedule, train_cfg,
-                                    total, device)
-        torch.manual_seed(seed)
-        tm = TorchMLP(3072, hidden, 10).to(device)
-        topt = torch.optim.SGD(tm.parameters(), lr=optim.lr, momentum=optim.momentum)
         crit = nn.CrossEntropyLoss()
         loader = DataLoader(TutorialDataset(sub_x, sub_y), batch_size=bs, shuffle=True, num_workers=0,
                             generator=torch.Generator().manual_seed(seed))
-
-        def tutorial_epoch():
-            tm.train()
-            running = 0.0
-            for xb, yb in loader:
-                xb, yb = xb.to(device), yb.to(device)
-                topt.zero_grad()
-                loss = crit(tm(xb), yb)
-                loss.backward()
-                topt.step()
-                running += loss.item()
-            return running
+        contenders = {}
+        for fused in modes:  # ours and the tutorial with the same optimizer implementation
+            learner = build_mlp_learner(MLPSpec(backend="torch", hidden=hidden), 3072, 10, optim, schedule, train_cfg,
+                                        total, device)
+            set_fused(learner.opt, fused)
+            torch.manual_seed(seed)
+            tm = TorchMLP(3072, hidden, 10).to(device)
+            topt = torch.optim.SGD(tm.parameters(), lr=optim.lr, momentum=optim.momentum, **fused_kw(fused))
+            contenders["ours" + sfx[fused]] = loop_epoch(learner, src, sync)
+            contenders["tutorial" + sfx[fused]] = tutorial_epoch(tm, topt, crit, loader, device)
 
         def tutorial_data_only():
             for xb, yb in loader:
@@ -207,22 +250,28 @@ def main(argv=None) -> dict:
             for i in range(src.steps_per_epoch):
                 src.batch(0, i)
 
-        times = interleaved({"ours": loop_epoch(learner, src, sync), "tutorial": tutorial_epoch,
-                             "ours_data_only": ours_data_only, "tutorial_data_only": tutorial_data_only},
+        times = interleaved({**contenders, "ours_data_only": ours_data_only, "tutorial_data_only": tutorial_data_only},
                             repeats=args.repeats, warmup=args.warmup, sync=sync)
         m = {k: median(v) for k, v in times.items()}
         ratio = m["tutorial"] / m["ours"]
+        by_impl = {impl[f]: {"ratio_tutorial_over_ours": round(m["tutorial" + sfx[f]] / m["ours" + sfx[f]], 3),
+                             "paired_ratio_tutorial_over_ours": paired_ratio(times["tutorial" + sfx[f]], times["ours" + sfx[f]])}
+                   for f in modes}
         result["mlp"] = {"images": n, "batch_size": bs, "hidden": list(hidden), "steps_per_epoch": src.steps_per_epoch,
-                         "optimizer": f"sgd lr={optim.lr} momentum={optim.momentum}",
+                         "optimizer": f"sgd lr={optim.lr} momentum={optim.momentum}, {impl[modes[0]]} on both sides",
                          "s_per_epoch": {k: stats(v, 1.0, 4) for k, v in times.items()},
                          "ratio_tutorial_over_ours": round(ratio, 3),
                          "paired_ratio_tutorial_over_ours": paired_ratio(times["tutorial"], times["ours"]),
+                         "by_optimizer_impl": by_impl,
                          "ratio_data_only_tutorial_over_ours": round(m["tutorial_data_only"] / m["ours_data_only"], 3),
                          "compute_share_of_ours": round(1 - m["ours_data_only"] / m["ours"], 3),
                          "target": TARGET_MLP, "met": bool(ratio >= TARGET_MLP)}
-        for k, label in [("ours", "ours: uint8 tensor + batched normalise"), ("tutorial", "tutorial: per-sample Dataset + DataLoader"),
-                         ("ours_data_only", "ours, batches only"), ("tutorial_data_only", "tutorial, batches only")]:
-            mlp_rows.append([label, m[k], n / m[k], m[k] / m["ours"]])
+        rows = []
+        for f in modes:
+            rows += [("ours" + sfx[f], f"ours: uint8 tensor + batched normalise, {impl[f]}", "ours" + sfx[f]),
+                     ("tutorial" + sfx[f], f"tutorial: per-sample Dataset + DataLoader, {impl[f]}", "ours" + sfx[f])]
+        rows += [("ours_data_only", "ours, batches only", "ours"), ("tutorial_data_only", "tutorial, batches only", "ours")]
+        mlp_rows = [[label, m[k], n / m[k], m[k] / m[ref]] for k, label, ref in rows]
 
     # -- 3. VGG throughput --------------------------------------------------------------------------------
     vgg_rows = []
@@ -231,45 +280,52 @@ def main(argv=None) -> dict:
         vb = rc["train"]["batch_size"]  # 32
         voptim = OptimConfig(**rc["optim"])  # Adam lr 1e-4
         vcfg = TrainConfig(**{**rc["train"], "steps": 10**6}, seed=seed, device=str(device), progress="off")
-        vsrc = ArraySource(src.x, src.y, vb, seed, prepare=prepare)  # the same tensors and prepare as the CLI
-        torch.manual_seed(seed)
-        vlearner = TorchLearner(VGG(VGGConfig()), voptim, ScheduleConfig(**rc["schedule"]), vcfg,
-                                total_steps=vcfg.steps, device=device, num_classes=10)
-        torch.manual_seed(seed)
-        bare = VGG(VGGConfig()).to(device)
-        bopt = torch.optim.Adam(bare.parameters(), lr=voptim.lr, betas=(voptim.beta1, voptim.beta2), eps=voptim.eps)
         nb = 8
-        premade = [(db.normalize(src.x[i * vb:(i + 1) * vb], MEAN, STD), src.y[i * vb:(i + 1) * vb]) for i in range(nb)]
-        bstate = {"k": 0}
-
-        def bare_steps(k=args.vgg_steps):
-            bare.train()
-            for _ in range(k):
-                xb, yb = premade[bstate["k"] % nb]
-                bstate["k"] += 1
-                bopt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(bare(xb), yb)
-                loss.backward()
-                bopt.step()
-
-        vcontenders = {"ours": loop_epoch(vlearner, vsrc, sync, steps=args.vgg_steps), "bare": bare_steps}
-        # warm-up: one short round (1 step each) instead of a full one; a VGG step on a CPU takes seconds
-        interleaved({"ours": loop_epoch(vlearner, vsrc, sync, steps=1), "bare": lambda: bare_steps(1)},
-                    repeats=0, warmup=max(1, args.warmup), sync=sync)
+        # the recipe's memory layout (channels_last) for bare's model and batches too, as ours uses it
+        fmt = torch.channels_last if vcfg.channels_last else torch.contiguous_format
+        premade = [(db.normalize(src.x[i * vb:(i + 1) * vb], MEAN, STD).contiguous(memory_format=fmt),
+                    src.y[i * vb:(i + 1) * vb]) for i in range(nb)]
+        vcontenders, vwarm = {}, {}
+        for fused in modes:  # ours and bare with the same Adam implementation
+            vsrc = ArraySource(src.x, src.y, vb, seed, prepare=prepare)  # the same tensors and prepare as the CLI
+            torch.manual_seed(seed)
+            vlearner = TorchLearner(VGG(VGGConfig()), voptim, ScheduleConfig(**rc["schedule"]), vcfg,
+                                    total_steps=vcfg.steps, device=device, num_classes=10)
+            set_fused(vlearner.opt, fused)
+            torch.manual_seed(seed)
+            bare = VGG(VGGConfig()).to(device, memory_format=fmt)
+            bopt = torch.optim.Adam(bare.parameters(), lr=voptim.lr, betas=(voptim.beta1, voptim.beta2), eps=voptim.eps,
+                                    **fused_kw(fused))
+            bf16 = bool(vlearner.autocast)  # the recipe's precision as resolved for this device: bare computes the same
+            vcontenders["ours" + sfx[fused]] = loop_epoch(vlearner, vsrc, sync, steps=args.vgg_steps)
+            vcontenders["bare" + sfx[fused]] = bare_steps(bare, bopt, premade, args.vgg_steps, bf16=bf16)
+            # warm-up: one short round (1 step each) instead of a full one; a VGG step on a CPU takes seconds
+            vwarm["ours" + sfx[fused]] = loop_epoch(vlearner, vsrc, sync, steps=1)
+            vwarm["bare" + sfx[fused]] = bare_steps(bare, bopt, premade, 1, bf16=bf16)
+        interleaved(vwarm, repeats=0, warmup=max(1, args.warmup), sync=sync)
         vt = interleaved(vcontenders, repeats=args.vgg_repeats, warmup=0, sync=sync)
         ips = {k: vb * args.vgg_steps / median(v) for k, v in vt.items()}
         vr = ips["ours"] / ips["bare"]
+        by_impl = {impl[f]: {"ratio_ours_over_bare": round(ips["ours" + sfx[f]] / ips["bare" + sfx[f]], 3),
+                             "paired_ratio_ours_over_bare": paired_ratio(vt["bare" + sfx[f]], vt["ours" + sfx[f]])}
+                   for f in modes}
         result["vgg"] = {"batch_size": vb, "steps_per_round": args.vgg_steps, "rounds": args.vgg_repeats,
-                         "optimizer": f"adam lr={voptim.lr}",
+                         "optimizer": f"adam lr={voptim.lr}, {impl[modes[0]]} on both sides",
+                         "precision": "bf16 autocast" if bf16 else "fp32", "channels_last": bool(vcfg.channels_last),
                          "ms_per_step": {k: stats([t / args.vgg_steps for t in v], 1e3, 1) for k, v in vt.items()},
                          "img_per_s": {k: round(v, 1) for k, v in ips.items()},
                          "ratio_ours_over_bare": round(vr, 3),
                          "paired_ratio_ours_over_bare": paired_ratio(vt["bare"], vt["ours"]),  # time ratio = img/s ratio
+                         "by_optimizer_impl": by_impl,
                          # fastest round of each: load from other processes only ever adds time
                          "ratio_ours_over_bare_best_round": round(min(vt["bare"]) / min(vt["ours"]), 3),
                          "target": TARGET_VGG, "met": bool(vr >= TARGET_VGG)}
-        for k, label in [("ours", "ours: ArraySource.batch + TorchLearner.train_step"), ("bare", "bare fwd+bwd+Adam on ready batches")]:
-            vgg_rows.append([label, median(vt[k]) / args.vgg_steps * 1e3, ips[k], ips[k] / ips["bare"]])
+        for f in modes:
+            for k, label in [("ours", "ours: ArraySource.batch + TorchLearner.train_step"),
+                             ("bare", "bare fwd+bwd+Adam on ready batches")]:
+                key = k + sfx[f]
+                vgg_rows.append([f"{label}, {impl[f]}", median(vt[key]) / args.vgg_steps * 1e3, ips[key],
+                                 ips[key] / ips["bare" + sfx[f]]])
 
     # -- report -------------------------------------------------------------------------------------------
     print(f"CIFAR-10 benchmarks on {device} ({result['data']}); median of {args.repeats} interleaved rounds after "
@@ -284,9 +340,10 @@ def main(argv=None) -> dict:
         mr = result["mlp"]
         print(f"\nMLP epoch: {n} images, hidden {hidden}, batch {bs} ({mr['steps_per_epoch']} steps), {mr['optimizer']}")
         print_table(["contender", "s/epoch", "img/s", "x ours"], mlp_rows)
-        pr = mr["paired_ratio_tutorial_over_ours"]
-        print(f"tutorial / ours = {mr['ratio_tutorial_over_ours']:.2f}  (per-round ratio median {pr['median']:.2f}, quartiles "
-              f"{pr['q1']:.2f}-{pr['q3']:.2f}; target >= {TARGET_MLP:g}: {'met' if mr['met'] else 'MISSED'})")
+        for name, v in mr["by_optimizer_impl"].items():
+            pr, rr = v["paired_ratio_tutorial_over_ours"], v["ratio_tutorial_over_ours"]
+            print(f"tutorial / ours = {rr:.2f} with the {name} optimizer on both  (per-round ratio median {pr['median']:.2f}, "
+                  f"quartiles {pr['q1']:.2f}-{pr['q3']:.2f}; target >= {TARGET_MLP:g}: {'met' if rr >= TARGET_MLP else 'MISSED'})")
         print(f"data pipeline alone: tutorial / ours = {mr['ratio_data_only_tutorial_over_ours']:.1f}; the model's "
               f"forward/backward/step is {100 * mr['compute_share_of_ours']:.0f}% of our epoch")
     if vgg_rows:
@@ -294,10 +351,11 @@ def main(argv=None) -> dict:
         print(f"\nVGG (report's table), batch {vr_['batch_size']}, {vr_['optimizer']}, median of {args.vgg_repeats} rounds "
               f"of {args.vgg_steps} steps each")
         print_table(["contender", "ms/step", "img/s", "x bare"], vgg_rows)
-        pv = vr_["paired_ratio_ours_over_bare"]
-        print(f"ours / bare = {vr_['ratio_ours_over_bare']:.3f}  (per-round ratio median {pv['median']:.3f}, quartiles "
-              f"{pv['q1']:.3f}-{pv['q3']:.3f}; fastest rounds {vr_['ratio_ours_over_bare_best_round']:.3f}; "
-              f"target >= {TARGET_VGG:g}: {'met' if vr_['met'] else 'MISSED'})")
+        for name, v in vr_["by_optimizer_impl"].items():
+            pv, rr = v["paired_ratio_ours_over_bare"], v["ratio_ours_over_bare"]
+            print(f"ours / bare = {rr:.3f} with the {name} optimizer on both  (per-round ratio median {pv['median']:.3f}, "
+                  f"quartiles {pv['q1']:.3f}-{pv['q3']:.3f}; target >= {TARGET_VGG:g}: {'met' if rr >= TARGET_VGG else 'MISSED'})")
+        print(f"fastest rounds, {impl[modes[0]]}: ours / bare = {vr_['ratio_ours_over_bare_best_round']:.3f}")
     result["machine"] = info
     emit(result, args.out)
     return result

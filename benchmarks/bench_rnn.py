@@ -7,26 +7,27 @@ One process, one fixed batch (encoding and data generation excluded), every mode
   nn.RNN      torch.nn.RNN(tanh, batch_first) + nn.Linear head on the last step
   lstm ours   nnlab.models.rnn.LSTM (fused)            (bonus)
   nn.LSTM     torch.nn.LSTM(batch_first) + nn.Linear   (bonus)
-A step is: zero_grad, forward, cross-entropy, backward, RMSprop(lr=1e-3) update. Each round runs ``--steps``
-steps of every model in turn (warm-up rounds first, not recorded); the figure per model is the median over
-rounds of ms/step, so a burst of load from other processes hits every model alike.
+A step is: zero_grad, forward, cross-entropy, backward, RMSprop(lr=1e-3) update (torch's default implementation
+for every model: RMSprop has no fused kernel). Timing as in ``_common.interleaved``: round r runs ``--steps`` steps
+of every model, in an order rotated by r, after untimed warm-up rounds; the figure per model is the median over
+rounds of ms/step, and each ratio is also given per round (``paired_ratio``), so a burst of load from other
+processes hits every model alike and shows up in the quartiles.
 
-Prints a table, then ONE JSON object on the last line. Threads: torch's default unless ``--threads``.
-Usage: python benchmarks/bench_rnn.py [--T 20 --hidden 128 --batch 128 --steps 20 --repeats 15 --out f.json]
+Prints a table, then ONE JSON object on the last line. Threads: ``--threads`` (default 1, like the other
+benchmarks; 0 = torch's default), one setting for the process, so every model runs under the same one.
+Usage: python benchmarks/bench_rnn.py [--T 20 --hidden 128 --batch 128 --steps 20 --repeats 15 --threads 1 --out f.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
-import time
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from _common import add_common_args, emit, interleaved, machine_info, median, paired_ratio, print_table, repeat_calls, stats
 
 from nnlab.data.palindrome import encode, palindrome_batch
 from nnlab.models.rnn import LSTM, VanillaRNN
@@ -78,18 +79,17 @@ def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(ap, repeats=15, warmup=2)
     ap.add_argument("--T", type=int, default=20, help="input length (digits seen)")
     ap.add_argument("--hidden", type=int, default=128, help="hidden units H")
     ap.add_argument("--batch", type=int, default=128, help="batch size B")
     ap.add_argument("--steps", type=int, default=20, help="training steps per model per round")
-    ap.add_argument("--repeats", type=int, default=15, help="timed rounds (median taken)")
-    ap.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads for every model (default 1; 0: torch's default)")
     ap.add_argument("--no-lstm", action="store_true", help="skip the LSTM pair")
-    ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     args = ap.parse_args(argv)
     if args.threads:
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)  # one setting for the whole process: every contender runs under it
+    info = machine_info()
 
     torch.manual_seed(0)
     T, H, B, D, C = args.T, args.hidden, args.batch, 10, 10
@@ -104,44 +104,33 @@ def main(argv=None) -> dict:
     if not args.no_lstm:
         models["lstm_ours"] = LSTM(D, H, C, seed=0)
         models["nn.LSTM"] = TorchRecurrent(nn.LSTM(D, H, batch_first=True), H, C)
-    steps = {name: make_step(m, x, y) for name, m in models.items()}
-
-    times: dict[str, list[float]] = {name: [] for name in models}
-    load_before = os.getloadavg()[0]  # other processes on a shared box skew everything; keep it with the figures
-    for r in range(args.warmup + args.repeats):
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                step()
-            ms = (time.perf_counter() - t0) * 1e3 / args.steps
-            if r >= args.warmup:
-                times[name].append(ms)
-
-    med = {name: statistics.median(v) for name, v in times.items()}
+    # round r runs --steps steps of every model, in an order rotated by r; the figure is the median round
+    times = interleaved({name: repeat_calls(make_step(m, x, y), args.steps) for name, m in models.items()},
+                        repeats=args.repeats, warmup=args.warmup)
+    ms = {name: [t * 1e3 / args.steps for t in v] for name, v in times.items()}  # ms per step, per round
+    med = {name: median(v) for name, v in ms.items()}
+    pairs = [("naive", "ours"), ("nn.RNN", "ours")] + ([] if args.no_lstm else [("nn.LSTM", "lstm_ours")])
     result = {
         "bench": "rnn_train_step",
-        "T": T, "hidden": H, "batch": B, "input": "onehot10", "optimizer": "RMSprop",
-        "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.machine(),
-        "steps_per_round": args.steps, "rounds": args.repeats,
-        "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "ms_per_step": {k: round(v, 3) for k, v in med.items()},
-        "ms_per_step_min": {k: round(min(v), 3) for k, v in times.items()},
-        "ratio_naive_over_ours": round(med["naive"] / med["ours"], 2),
-        "ratio_nnRNN_over_ours": round(med["nn.RNN"] / med["ours"], 2),
+        "T": T, "hidden": H, "batch": B, "input": "onehot10", "optimizer": "RMSprop lr=1e-3 (torch's default implementation)",
+        "threads": torch.get_num_threads(), "steps_per_round": args.steps, "rounds": args.repeats, "warmup": args.warmup,
+        "ms_per_step": {k: stats(v, 1.0, 3) for k, v in ms.items()},
+        **{f"ratio_{a.replace('.', '')}_over_{b.replace('.', '')}": round(med[a] / med[b], 2) for a, b in pairs},
+        **{f"paired_ratio_{a.replace('.', '')}_over_{b.replace('.', '')}": paired_ratio(ms[a], ms[b], 2) for a, b in pairs},
+        "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
+        "machine": info,
     }
-    if not args.no_lstm:
-        result["ratio_nnLSTM_over_lstm_ours"] = round(med["nn.LSTM"] / med["lstm_ours"], 2)
 
-    print(f"RNN training step, T={T} H={H} B={B} one-hot {D}, RMSprop, {torch.get_num_threads()} threads, "
-          f"median of {args.repeats} rounds x {args.steps} steps")
-    print(f"{'model':<12}{'ms/step':>10}{'min':>10}{'x ours':>10}")
-    for name in models:
-        ref = med["lstm_ours"] if name in ("lstm_ours", "nn.LSTM") else med["ours"]
-        print(f"{name:<12}{med[name]:>10.3f}{min(times[name]):>10.3f}{med[name] / ref:>10.2f}")
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(result, fh, indent=2)
-    print(json.dumps(result))
+    print(f"RNN training step, T={T} H={H} B={B} one-hot {D}, RMSprop, {torch.get_num_threads()} threads for every model, "
+          f"median of {args.repeats} interleaved rounds x {args.steps} steps after {args.warmup} warm-up")
+    print_table(["model", "ms/step", "min", "x ours"],
+                [[name, med[name], min(ms[name]), med[name] / med["lstm_ours" if name in ("lstm_ours", "nn.LSTM") else "ours"]]
+                 for name in models])
+    for a, b in pairs:
+        pr = result[f"paired_ratio_{a.replace('.', '')}_over_{b.replace('.', '')}"]
+        print(f"{a} / {b} = {med[a] / med[b]:.2f}  (per-round ratio median {pr['median']:.2f}, "
+              f"quartiles {pr['q1']:.2f}-{pr['q3']:.2f})")
+    emit(result, args.out)
     return result
 
 

@@ -260,6 +260,15 @@ def test_plot_bar_compare(tmp_path):
     assert heights == [97.0, 0.0, 45.0, 98.0, 99.5, 46.0]  # the report's missing value draws no bar
     with pytest.raises(ValueError, match="has 2 values, expected 3"):
         plots.plot_bar_compare(labels, {"x": ([1, 2], None)}, tmp_path / "x.png", "y")
+    # a reference level per label (Part I: the Bayes-optimal accuracy) is a dash across the group, none for None
+    marks = {"Bayes-optimal": [97.35, 97.95, None]}
+    ax = plots._fig_bar_compare(labels, series, "test accuracy (%)", None, marks).axes[0]
+    (dashes,) = [c for c in ax.collections if c.get_label() == "Bayes-optimal"]
+    segs = dashes.get_segments()
+    assert [s[0][1] for s in segs] == [97.35, 97.95] and all(s[1][0] - s[0][0] == pytest.approx(0.84) for s in segs)
+    assert_png(plots.plot_bar_compare(labels, series, tmp_path / "bar2.png", "y", markers=marks))
+    with pytest.raises(ValueError, match="marker 'Bayes-optimal' has 1 values, expected 3"):
+        plots.plot_bar_compare(labels, series, tmp_path / "x.png", "y", markers={"Bayes-optimal": [1.0]})
 
 
 def test_figures_do_not_leak(metrics_csv, tmp_path):

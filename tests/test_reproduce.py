@@ -312,7 +312,7 @@ def _foreign(tmp_path, **rec) -> Path:
     out = tmp_path / "old"
     out.mkdir()
     base = {"budget": "smoke", "budget_settings": rp.BUDGETS["smoke"].settings(), "nnlab_version": __version__,
-            "git_commit": "0123abc", "sections": {n: {"status": "done"} for n in rp.SECTIONS}}
+            "git_commit": "0123abc", "sections": {n: {"status": "done"} for n in rp.SECTIONS}, "recipes": rp.recipes_record()}
     (out / "reproduce.json").write_text(json.dumps({**base, **rec}))
     return out
 
@@ -424,3 +424,11 @@ def test_part1_overrides_layer_per_backend():
         resolve_overrides({"jax": {}}, "torch")
     with pytest.raises(ConfigError, match=r"unknown override key torch\.'model'; valid: optim, schedule, train"):
         resolve_overrides({"torch": {"model": {}}}, "torch")
+
+
+def test_folder_of_changed_recipes(tmp_path, capsys):
+    """A folder started with other recipes (e.g. before a recipe changed) is not continued: its runs would mix."""
+    recipes = rp.recipes_record()
+    recipes["part1"]["seed"] = {"schedule": {"schedule": "cosine"}}
+    out = _foreign(tmp_path, budget_settings=rp.BUDGETS["smoke"].settings(), recipes=recipes)
+    _fails(capsys, ["reproduce", "--budget", "smoke", "--out", str(out)], "recipes changed", "choose another --out")

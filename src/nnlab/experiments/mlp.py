@@ -37,7 +37,8 @@ class MLPSpec:
 
 
 #: Part I defaults: "defaults that give a good model" on moons/circles (chosen on validation splits,
-#: see benchmarks/RESULTS.md); the report's own settings are batch 5, SGD.
+#: see benchmarks/RESULTS.md). The report's own settings (batch 5; NumPy plain SGD, PyTorch Adam) are the
+#: ``seed`` recipe, ``experiments.reproduce.PART1_RECIPES``.
 TOY_DEFAULTS = {
     "optim": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9},
     "schedule": {"schedule": "cosine"},

@@ -1,26 +1,64 @@
 """``nnlab compare part1``: the report's Task 1.2 table (NumPy/PyTorch x moons/circles) over seeds.
 
 Each cell is a full run folder under ``OUT/runs``; a finished run (its ``summary.json`` exists) is reused,
-so an interrupted comparison continues where it stopped.
+so an interrupted comparison continues where it stopped. Beside every run stands the Bayes-optimal
+classifier (``nnlab.data.bayes``, computed from the generating process, no training) on the very same test
+split, and the Part I target is ours within :data:`BAYES_TARGET_POINTS` of it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check
 from ..train.runfolder import write_json
 
 #: The report's single-run final test accuracies (Part I, Task 1.2 table), in %.
 REPORT_PART1 = {("numpy", "moons"): 97.5, ("numpy", "circles"): 96.0, ("torch", "moons"): 97.0, ("torch", "circles"): 98.5}
 CELLS = [("numpy", "moons"), ("numpy", "circles"), ("torch", "moons"), ("torch", "circles")]
+#: The Part I target: each backend's mean test accuracy at most this many points (%) below the Bayes-optimal
+#: classifier's on the same test splits (one test point is 0.5 points of a 200-point split).
+BAYES_TARGET_POINTS = 0.5
+#: Config sections an override may set; a backend's own layer (``overrides[backend]``) lies over the common one.
+OVERRIDE_SECTIONS = ("optim", "schedule", "train")
+
+
+def resolve_overrides(overrides: dict | None, backend: str) -> dict[str, dict]:
+    """``{section: values}`` for one backend: the common sections, then ``overrides[backend]`` over them.
+
+    ``overrides``: ``{"optim"|"schedule"|"train": {field: value}, "numpy"|"torch": {section: {field: value}}}``."""
+    from .mlp import BACKENDS
+
+    overrides = overrides or {}
+    problems = [f"unknown override key {k!r}; valid: {', '.join(OVERRIDE_SECTIONS + BACKENDS)}"
+                for k in overrides if k not in OVERRIDE_SECTIONS + BACKENDS]
+    problems += [f"unknown override key {b}.{k!r}; valid: {', '.join(OVERRIDE_SECTIONS)}"
+                 for b in BACKENDS for k in overrides.get(b, {}) if k not in OVERRIDE_SECTIONS]
+    check(problems, "Part I overrides")
+    own = overrides.get(backend, {})
+    return {sec: {**overrides.get(sec, {}), **own.get(sec, {})} for sec in OVERRIDE_SECTIONS}
+
+
+@functools.lru_cache(maxsize=None)
+def _bayes_rate(data_cfg) -> float:
+    """The Bayes rate of a data config (a few seconds for circles: computed once per process)."""
+    from ..data.bayes import bayes_rate, mixture_for
+
+    return bayes_rate(mixture_for(data_cfg))
 
 
 def run_part1(out, seeds: int, *, epochs: int | None = None, progress: str = "auto", overrides: dict | None = None) -> dict:
-    """Run (or reuse) every cell x seed; write table.md, results.json and part1_accuracy.png into ``out``."""
+    """Run (or reuse) every cell x seed; write table.md, results.json and part1_accuracy.png into ``out``.
+
+    ``overrides``: config values laid over ``mlp.TOY_DEFAULTS`` (see :func:`resolve_overrides`); ``epochs``
+    over everything."""
+    import sys
+
     from tqdm import tqdm
 
+    from ..data.bayes import split_accuracy
     from ..data.toy import ToyDataConfig
     from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
     from ..train.flags import build
@@ -28,12 +66,12 @@ def run_part1(out, seeds: int, *, epochs: int | None = None, progress: str = "au
 
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    overrides = overrides or {}
+    layers = {b: resolve_overrides(overrides, b) for b, _ in CELLS}
+    data_cfgs = {d: ToyDataConfig(dataset=d) for _, d in CELLS}  # the runs' data; the Bayes classifier's too
     jobs = [(b, d, s) for (b, d) in CELLS for s in range(seeds)]
-    import sys
-
     bar = tqdm(jobs, desc="part1", unit="run", disable=progress == "off" or (progress == "auto" and not sys.stderr.isatty()))
     results: dict = {}
+    bayes: dict = {}  # (data set, seed) -> accuracy of the Bayes-optimal classifier on that test split
     for backend, dataset, seed in bar:
         bar.set_postfix_str(f"{backend}/{dataset}/seed {seed}")
         rd = out / "runs" / f"{backend}-{dataset}-s{seed}"
@@ -41,22 +79,48 @@ def run_part1(out, seeds: int, *, epochs: int | None = None, progress: str = "au
         if summ.exists():
             s = json.loads(summ.read_text())
         else:
-            train_over = dict(TOY_DEFAULTS["train"], seed=seed, progress="off", **overrides.get("train", {}))
+            over = layers[backend]
+            train_over = {**TOY_DEFAULTS["train"], "progress": "off", **over["train"], "seed": seed}
             if epochs:
                 train_over["epochs"] = epochs
             s = train_toy_mlp(
-                MLPSpec(backend=backend), ToyDataConfig(dataset=dataset),
-                build(OptimConfig, TOY_DEFAULTS["optim"], overrides.get("optim", {})),
-                build(ScheduleConfig, TOY_DEFAULTS["schedule"], overrides.get("schedule", {})),
+                MLPSpec(backend=backend), data_cfgs[dataset],
+                build(OptimConfig, TOY_DEFAULTS["optim"], over["optim"]),
+                build(ScheduleConfig, TOY_DEFAULTS["schedule"], over["schedule"]),
                 build(TrainConfig, train_over), out=rd, resume=(rd / "checkpoint.pt").exists(), recipe="default")
+        if (dataset, seed) not in bayes:
+            bayes[(dataset, seed)] = split_accuracy(data_cfgs[dataset], seed)
         results.setdefault(f"{backend}/{dataset}", []).append(
-            {"seed": seed, "test_accuracy": s["test_accuracy"], "test_loss": s["test_loss"], "wall_time_s": s["wall_time_s"]})
-    return write_part1_outputs(out, results)
+            {"seed": seed, "test_accuracy": s["test_accuracy"], "test_loss": s["test_loss"], "wall_time_s": s["wall_time_s"],
+             "bayes_accuracy": bayes[(dataset, seed)]})
+    rates = {d: _bayes_rate(cfg) for d, cfg in data_cfgs.items()}
+    settings = "`mlp.TOY_DEFAULTS`" + (f" with overrides `{json.dumps(overrides)}`" if overrides else "")
+    if epochs:
+        settings += f", {epochs} epochs"
+    return write_part1_outputs(out, results, rates, settings=settings)
 
 
-def write_part1_outputs(out: Path, results: dict) -> dict:
+def _bayes_fields(runs: list[dict]) -> dict:
+    """Mean Bayes-optimal accuracy on the runs' splits, the paired difference ours − Bayes, and the target."""
+    from ..report import tables
+
+    paired = [r for r in runs if r.get("bayes_accuracy") is not None]
+    if not paired:
+        return {}
+    bm, bs = tables.mean_std([r["bayes_accuracy"] for r in paired])
+    dm, ds = tables.mean_std([r["test_accuracy"] - r["bayes_accuracy"] for r in paired])
+    return {"bayes_mean_accuracy": bm, "bayes_std_accuracy": bs, "mean_diff_vs_bayes": dm, "std_diff_vs_bayes": ds,
+            "target_vs_bayes": {"max_points_below": BAYES_TARGET_POINTS, "met": bool(100 * dm >= -BAYES_TARGET_POINTS)}}
+
+
+def write_part1_outputs(out: Path, results: dict, bayes_rates: dict | None = None, *,
+                        settings: str = "`mlp.TOY_DEFAULTS`") -> dict:
+    """table.md, results.json and part1_accuracy.png from ``results`` (``{"backend/data set": [run records]}``;
+    a record's ``bayes_accuracy`` is the Bayes-optimal classifier's on that run's test split), ``bayes_rates``
+    (``{data set: expected accuracy}``) and ``settings`` (the runs' settings, for the caption)."""
     from ..report import plots, tables
 
+    bayes_rates = bayes_rates or {}
     rows, summary = [], {}
     for i, (backend, dataset) in enumerate(CELLS, 1):
         runs = results.get(f"{backend}/{dataset}", [])
@@ -66,23 +130,40 @@ def write_part1_outputs(out: Path, results: dict) -> dict:
         losses = [r["test_loss"] for r in runs]
         m, s = tables.mean_std(accs)
         lm, ls = tables.mean_std(losses)
+        bf = _bayes_fields(runs)
         summary[f"{backend}/{dataset}"] = {"report_accuracy": REPORT_PART1[(backend, dataset)] / 100, "mean_accuracy": m,
-                                           "std_accuracy": s, "mean_loss": lm, "std_loss": ls, "n": len(accs), "runs": runs}
+                                           "std_accuracy": s, "mean_loss": lm, "std_loss": ls, "n": len(accs), **bf,
+                                           "bayes_rate": bayes_rates.get(dataset), "runs": runs}
+        bayes_cells = ["–", "–", "–"]
+        if bf:
+            nb = sum(r.get("bayes_accuracy") is not None for r in runs)
+            bayes_cells = [tables.fmt_pct(bf["bayes_mean_accuracy"], bf["bayes_std_accuracy"], nb, digits=2),
+                           f"{100 * bf['mean_diff_vs_bayes']:+.2f} ± {100 * bf['std_diff_vs_bayes']:.2f}",
+                           "yes" if bf["target_vs_bayes"]["met"] else "**no**"]
         rows.append([i, "NumPy" if backend == "numpy" else "PyTorch", dataset, f"{REPORT_PART1[(backend, dataset)]:.1f}",
-                     tables.fmt_pct(m, s, len(accs)), f"{lm:.4f} ± {ls:.4f}"])
+                     tables.fmt_pct(m, s, len(accs)), *bayes_cells, f"{lm:.4f} ± {ls:.4f}"])
+    rate_text = ", ".join(f"{d} {100 * r:.2f}%" for d, r in bayes_rates.items() if r is not None)
     md = ["# Part I, Task 1.2: NumPy and PyTorch MLPs on moons and circles", "",
-          "Test accuracy in %. Report: one run each. Ours: mean ± sample std over seeds (n), default settings.",
+          f"Test accuracy in %. Report: one run each. Ours: mean ± sample std over seeds (n), settings {settings}.",
+          "Bayes-optimal: the classifier that knows the generating process (`nnlab.data.bayes`: each class a curve "
+          "blurred by Gaussian noise), on the very same test splits; *ours − Bayes*: mean ± std of the per-split "
+          f"difference in points. Target: each backend at most {BAYES_TARGET_POINTS} points below the Bayes-optimal "
+          "classifier." + (f" Bayes rate (its expected accuracy on fresh data): {rate_text}." if rate_text else ""),
           "Our loss is the mean per-sample cross-entropy; the report's loss column (54–85) is not on that scale.", "",
-          tables.markdown_table(["id", "implementation", "dataset", "report acc.", "ours acc. (mean ± std)", "ours test loss"], rows),
+          tables.markdown_table(["id", "implementation", "dataset", "report acc.", "ours acc. (mean ± std)",
+                                 "Bayes-optimal acc. (same splits)", "ours − Bayes (points)",
+                                 f"target (≥ Bayes − {BAYES_TARGET_POINTS})", "ours test loss"], rows),
           "", "![accuracy](part1_accuracy.png)", ""]
     (out / "table.md").write_text("\n".join(md))
     write_json(out / "results.json", summary)
     labels = [f"{'NumPy' if b == 'numpy' else 'PyTorch'}\n{d}" for b, d in CELLS if f"{b}/{d}" in summary]
     keys = [f"{b}/{d}" for b, d in CELLS if f"{b}/{d}" in summary]
+    bayes_marks = [100 * summary[k]["bayes_mean_accuracy"] if "bayes_mean_accuracy" in summary[k] else None for k in keys]
     plots.plot_bar_compare(labels, {
         "report (1 run)": ([100 * summary[k]["report_accuracy"] for k in keys], None),
         "nnlab (mean ± std)": ([100 * summary[k]["mean_accuracy"] for k in keys], [100 * summary[k]["std_accuracy"] for k in keys]),
-    }, out / "part1_accuracy.png", ylabel="test accuracy (%)")
+    }, out / "part1_accuracy.png", ylabel="test accuracy (%)",
+        markers={"Bayes-optimal, same splits": bayes_marks} if any(v is not None for v in bayes_marks) else None)
     return summary
 
 

@@ -54,11 +54,26 @@ SECTION_TITLES = {
 }
 REPRODUCE_JSON = "reproduce.json"
 
-#: Part I has no recipe table of its own: the report gives the data (1000 points, 80/20 split, noise 0.2 and
-#: 0.05) and batch 5, not the optimizer's step size or the number of epochs. "seed" = nnlab's Part I
-#: defaults (``mlp.TOY_DEFAULTS``: SGD, batch 5) with a constant learning rate, as the report used no
-#: schedule; "best" = ``TOY_DEFAULTS`` as they are (cosine schedule). Overrides for ``part1.run_part1``.
-PART1_RECIPES = {"seed": {"schedule": {"schedule": "constant"}}, "best": {}}
+#: Part I recipes, as overrides of ``mlp.TOY_DEFAULTS`` for ``part1.run_part1`` (common sections, then a layer
+#: per backend). The report (Part I, Tasks 1.1-1.3) gives the data (1000 points, 80/20 split, noise 0.2 and
+#: 0.05), batch 5 and the optimizers: the PyTorch MLP of Task 1.2 trained with Adam ("the optimizer Adam used in
+#: task 2"), the NumPy MLP is its assignment-1 engine, plain SGD (its eq. (2), no momentum). It gives no step
+#: size for either (its 3e-5 is the CIFAR-10 MLP's, its 1e-4 the CNN's), no epochs and no schedule. So "seed" =
+#: those optimizers with a constant step size; ours: Adam at PyTorch's default 1e-3, SGD at TOY_DEFAULTS' 0.05,
+#: TOY_DEFAULTS' 60 epochs. "best" = ``TOY_DEFAULTS`` as they are (SGD momentum 0.9, cosine) for both backends.
+#: The backend layers set ``optim`` only: a budget's ``train`` values go into the common layer and must still win.
+PART1_RECIPES = {
+    "seed": {"schedule": {"schedule": "constant"},
+             "numpy": {"optim": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.0}},
+             "torch": {"optim": {"optimizer": "adam", "lr": 1e-3, "momentum": 0.0}}},
+    "best": {},
+}
+#: The Part I settings as the report's table captions say them (recipe -> text).
+PART1_RECIPE_TEXT = {
+    "seed": ("the report's optimizers, batch 5, constant step size: NumPy plain SGD, PyTorch Adam (step sizes 0.05 and "
+             "1e-3 and 60 epochs are ours: the report gives none)"),
+    "best": "our defaults for both backends (SGD momentum 0.9, step size 0.05, cosine schedule, 60 epochs, batch 5)",
+}
 
 #: The report's Task 1.2 "final test loss" column (not a mean cross-entropy: see the report's note).
 REPORT_PART1_LOSS = {("numpy", "moons"): 73.04, ("numpy", "circles"): 84.60, ("torch", "moons"): 54.85, ("torch", "circles"): 56.23}
@@ -240,7 +255,19 @@ def _check_out(out: Path, budget_name: str, budget: Budget) -> dict | None:
     if stored.get("budget_settings") != budget.settings():
         raise ConfigError(f"the {budget_name!r} budget changed since {str(out)!r} was started (commit "
                           f"{stored.get('git_commit')}): its runs would mix two settings; choose another --out")
+    if stored.get("recipes") != recipes_record():
+        raise ConfigError(f"the recipes changed since {str(out)!r} was started (commit {stored.get('git_commit')}): "
+                          "its runs would mix two settings; choose another --out")
     return stored
+
+
+def recipes_record() -> dict:
+    """Every recipe a reproduction trains (Part I, CIFAR-10, RNN) as plain JSON data, stored in reproduce.json so that
+    continuing a folder never mixes runs of changed recipes (the budget alone does not hold them)."""
+    from .cifar import RECIPES as CIFAR_RECIPES
+    from .rnn import RECIPES as RNN_RECIPES
+
+    return json.loads(json.dumps({"part1": PART1_RECIPES, "cifar": CIFAR_RECIPES, "rnn": RNN_RECIPES}, default=str))
 
 
 def _cpu_name() -> str:
@@ -265,7 +292,7 @@ def _new_record(budget_name: str, budget: Budget, data_dir) -> dict:
     from ..train.runfolder import provenance
 
     return {
-        "budget": budget_name, "budget_settings": budget.settings(), **provenance(),
+        "budget": budget_name, "budget_settings": budget.settings(), "recipes": recipes_record(), **provenance(),
         "torch": torch.__version__, "platform": platform.platform(), "device": str(resolve_device("auto")),
         "cpu": _cpu_name(),
         "data_dir": None if data_dir is None else str(data_dir),
@@ -332,7 +359,7 @@ def _run_rnn(out: Path, budget: Budget, ctx: dict) -> None:
 _RUNNERS = {"part1": _run_part1, "mlp": lambda o, b, c: _run_cifar("mlp", o, b, c),
             "cnn": lambda o, b, c: _run_cifar("cnn", o, b, c), "rnn": _run_rnn}
 #: Sections whose tensor ops are too small for intra-op threads (2-20-2 MLPs at batch 5, 128-unit RNN steps): on a
-#: CPU they run on one thread, which measured as fast or faster than two, and much faster on a shared machine.
+#: CPU they run on one thread, which measured as fast or faster than two, and much faster on a busy machine.
 ONE_THREAD_ON_CPU = ("part1", "rnn")
 
 
@@ -523,9 +550,22 @@ def _section_status_note(rec: dict, name: str) -> list[str]:
     return []
 
 
+def _part1_bayes(root: Path) -> dict[tuple[str, int], float]:
+    """(data set, seed) -> the Bayes-optimal classifier's accuracy on that test split, as ``part1.run_part1`` saved it
+    in ``part1/<recipe>/results.json`` (both recipes use the same splits); empty where none was saved."""
+    bayes = {}
+    for recipe in RECIPE_ORDER:
+        rj = root / "part1" / recipe / "results.json"
+        for key, cell in (_read_json(rj) if rj.exists() else {}).items():
+            for r in cell.get("runs", []) if isinstance(cell, dict) else []:
+                if r.get("bayes_accuracy") is not None:
+                    bayes[(key.split("/")[-1], int(r["seed"]))] = r["bayes_accuracy"]
+    return bayes
+
+
 def _part1_section(root: Path, rec: dict, lines: list[str], headline: list) -> None:
     from ..report import plots, tables
-    from .part1 import CELLS, REPORT_PART1
+    from .part1 import BAYES_TARGET_POINTS, CELLS, REPORT_PART1
 
     by = {r: {} for r in RECIPE_ORDER}  # recipe -> (backend, dataset) -> [(run folder, summary)]
     allsum = []
@@ -539,11 +579,17 @@ def _part1_section(root: Path, rec: dict, lines: list[str], headline: list) -> N
     lines += _section_status_note(rec, "part1")
     lines += [_provenance_line(rec, "part1", allsum), "",
               "Test accuracy in % on the 200 held-out points. Report: one run each. Ours: mean ± sample std over "
-              "seeds (n). *Report's settings* (`seed`): batch 5, SGD, constant step size; *best*: our defaults "
-              "(cosine schedule). Test loss: mean per-sample cross-entropy, best recipe.", ""]
-    rows, acc = [], {r: [] for r in RECIPE_ORDER}  # recipe -> [accuracies of each cell]
+              f"seeds (n). *Report's settings* (`seed`): {PART1_RECIPE_TEXT['seed']}; *best*: {PART1_RECIPE_TEXT['best']}. "
+              "*Bayes-optimal*: the classifier that knows the generating process (no training), on the same test "
+              f"splits; the target is each backend at most {BAYES_TARGET_POINTS} points below it (the per-split "
+              "differences: `part1/<recipe>/table.md`). Test loss: mean per-sample cross-entropy, best recipe.", ""]
+    bayes = _part1_bayes(root)
+    rows, acc, bayes_mean = [], {r: [] for r in RECIPE_ORDER}, {}  # acc: recipe -> [accuracies of each cell]
     for i, (b, d) in enumerate(CELLS, 1):
         accs = {r: [s["test_accuracy"] for _, s in by[r].get((b, d), [])] for r in RECIPE_ORDER}
+        seeds = sorted({int(s.get("seed", 0)) for r in RECIPE_ORDER for _, s in by[r].get((b, d), [])})
+        bayes_accs = [bayes[(d, k)] for k in seeds if (d, k) in bayes]
+        bayes_mean[(b, d)] = 100 * sum(bayes_accs) / len(bayes_accs) if bayes_accs else None
         losses = [s["test_loss"] for _, s in by["best"].get((b, d), [])]
         for r in RECIPE_ORDER:
             acc[r].append(accs[r])
@@ -552,9 +598,9 @@ def _part1_section(root: Path, rec: dict, lines: list[str], headline: list) -> N
             lm, ls = tables.mean_std(losses)
             loss = f"{lm:.3f} ± {ls:.3f}" if len(losses) > 1 else f"{lm:.3f}"
         rows.append([i, "NumPy" if b == "numpy" else "PyTorch", d, f"{REPORT_PART1[(b, d)]:.1f}",
-                     _pct(accs["seed"]), _pct(accs["best"]), f"{REPORT_PART1_LOSS[(b, d)]:.2f}", loss])
+                     _pct(accs["seed"]), _pct(accs["best"]), _pct(bayes_accs), f"{REPORT_PART1_LOSS[(b, d)]:.2f}", loss])
     lines += [tables.markdown_table(["id", "implementation", "data set", "report acc.", "ours, report's settings",
-                                     "ours, best", "report loss", "ours loss (best)"], rows), ""]
+                                     "ours, best", "Bayes-optimal, same splits", "report loss", "ours loss (best)"], rows), ""]
     lines += ["*Inconsistency in the report:* its test losses 54–85 are not a mean cross-entropy (two classes at chance "
               "give ln 2 ≈ 0.69, and a 97%-accurate classifier is far lower); they are probably sums over the test "
               "points, so only its accuracies are compared.", ""]
@@ -566,8 +612,10 @@ def _part1_section(root: Path, rec: dict, lines: list[str], headline: list) -> N
         for r, label in (("seed", "ours, report's settings"), ("best", "ours, best")):
             ms = [tables.mean_std([s["test_accuracy"] for _, s in by[r][k]]) if by[r].get(k) else (None, None) for k in keys]
             series[label] = ([None if m is None else 100 * m for m, _ in ms], [None if sd is None else 100 * sd for _, sd in ms])
+        marks = [bayes_mean.get(k) for k in keys]
         fig = plots.plot_bar_compare([f"{'NumPy' if b == 'numpy' else 'PyTorch'}\n{d}" for b, d in keys], series,
-                                     root / "figures" / "part1_accuracy.png", ylabel="test accuracy (%)")
+                                     root / "figures" / "part1_accuracy.png", ylabel="test accuracy (%)",
+                                     markers={"Bayes-optimal, same splits": marks} if any(m is not None for m in marks) else None)
         lines += [f"![Task 1.2 accuracy: report and ours]({_rel(fig, root)})", ""]
     grid = []
     for kind, label in (("boundary", "Decision boundaries"), ("curves", "Loss and accuracy curves")):

@@ -305,7 +305,8 @@ def _as_floats(values, n: int, what: str) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
-def _fig_bar_compare(labels: Sequence[str], series: Mapping[str, tuple], ylabel: str, title: str | None) -> Figure:
+def _fig_bar_compare(labels: Sequence[str], series: Mapping[str, tuple], ylabel: str, title: str | None,
+                     markers: Mapping[str, Sequence] | None = None) -> Figure:
     labels = [str(label) for label in labels]
     if not labels or not series:
         raise ValueError("plot_bar_compare needs at least one label and one series")
@@ -326,22 +327,28 @@ def _fig_bar_compare(labels: Sequence[str], series: Mapping[str, tuple], ylabel:
         bars = ax.bar(x + (s - (k - 1) / 2) * width, np.nan_to_num(m, nan=0.0), width, yerr=err, capsize=3,
                       color=f"C{s % 10}", label=str(name))
         ax.bar_label(bars, labels=["" if math.isnan(v) else f"{v:.1f}" for v in m], padding=2, fontsize=7)
+    for j, (name, values) in enumerate((markers or {}).items()):  # a dash across each whole group
+        v = _as_floats(values, n, f"marker {name!r}")
+        ok = ~np.isnan(v)
+        ax.hlines(v[ok], x[ok] - 0.42, x[ok] + 0.42, colors="k", linestyles=("-", "--", ":")[j % 3], linewidth=1.5,
+                  label=str(name))
     rotate = n > 4 or max(len(part) for label in labels for part in label.split("\n")) > 12
     ax.set_xticks(x, labels=labels, rotation=30 if rotate else 0, ha="right" if rotate else "center")
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
-    fig.legend(loc="outside upper center", ncols=min(k, 4), fontsize=8)  # above the axes: never over a bar
+    fig.legend(loc="outside upper center", ncols=min(k + len(markers or {}), 4), fontsize=8)  # above the axes: never over a bar
     return fig
 
 
 def plot_bar_compare(labels: Sequence[str], series: Mapping[str, tuple], out_png: str | os.PathLike,
-                     ylabel: str, title: str | None = None) -> Path:
+                     ylabel: str, title: str | None = None, markers: Mapping[str, Sequence] | None = None) -> Path:
     """Grouped bars with error bars, e.g. "report vs ours (mean ± std)".
 
     ``series``: ``{name: (means, stds or None)}``, each sequence with one value per label, in the unit
     of ``ylabel`` (values are drawn as given). A mean of ``None``/NaN leaves that bar out (e.g. a number
-    the report does not give).
+    the report does not give). ``markers``: ``{name: values}``, one value per label drawn as a black dash
+    across that label's group (a reference level such as the Bayes-optimal accuracy); ``None``/NaN: no dash.
     """
-    return _save(_fig_bar_compare(labels, series, ylabel, title), out_png)
+    return _save(_fig_bar_compare(labels, series, ylabel, title, markers), out_png)
