@@ -14,7 +14,9 @@ import pytest
 import torch
 
 from nnlab.errors import CheckpointError, ConfigError
-from nnlab.numpy_nn import MLP, SGD, Adam, Linear, ReLU, SoftmaxCrossEntropy, log_softmax, softmax, train_epoch
+from nnlab.numpy_nn import (MLP, SGD, Adam, Identity, Linear, Logistic, PoissonDeviance, ReLU,
+                            SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, SquaredError, Tanh, log_softmax,
+                            loss_and_gradient, sigmoid, softmax, train_epoch)
 
 RTOL_FD = 1e-6   # central differences with h = 1e-6 in float64 are good to ~1e-8 relative; leave margin
 
@@ -159,6 +161,131 @@ def test_mlp_gradients_match_finite_differences(rng):
     for name, p, g in model.named_parameters():
         np.testing.assert_allclose(g, numerical_grad(loss, p), rtol=1e-5, atol=1e-9, err_msg=name)
     np.testing.assert_allclose(dx, numerical_grad(loss, x), rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("layer,torch_fn", [
+    (Tanh(), torch.tanh),
+    (Logistic(), torch.sigmoid),
+    (Identity(), lambda t: t),
+])
+def test_smooth_activations_match_finite_differences_and_torch(layer, torch_fn, rng):
+    x = rng.standard_normal((6, 5)) * 3                  # (N, D), into the saturating range too
+    G = rng.standard_normal((6, 5))                      # upstream dL/dy; L = sum(y * G)
+    out = layer.forward(x)
+    dx = layer.backward(G)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch_fn(xt)
+    (yt * torch.from_numpy(G)).sum().backward()
+    np.testing.assert_allclose(out, yt.detach().numpy(), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dx, numerical_grad(lambda: float(np.sum(layer.forward(x) * G)), x),
+                               rtol=RTOL_FD, atol=1e-8)
+    assert layer.forward(x.astype(np.float32)).dtype == np.float32
+    assert layer.backward(G.astype(np.float32)).dtype == np.float32
+
+
+def test_sigmoid_keeps_relative_precision_and_never_overflows():
+    x = np.array([-800.0, -40.0, -1.0, 0.0, 1.0, 40.0, 800.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):   # no overflow (underflow to 0 is fine)
+        s = sigmoid(x)
+    expected = torch.sigmoid(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(s, expected, rtol=1e-14, atol=0)   # relative, even at 4.2e-18
+    assert s[0] == 0.0 and s[-1] == 1.0
+
+
+def _losses_with_targets(rng, n=7, k=3):
+    """(loss, logits (N, K), targets, torch loss of logits and targets) for every output loss."""
+    import torch.nn.functional as F
+
+    z = rng.standard_normal((n, k)) * 2
+    labels = rng.integers(0, k, size=n)
+    bits = (rng.random((n, k)) > 0.5).astype(np.float64)
+    counts = rng.poisson(2.0, size=(n, k)).astype(np.float64)     # includes zeros: 0 log 0 = 0
+    reals = rng.standard_normal((n, k))
+
+    def poisson_half_deviance(zt, yt):
+        ylogy = torch.xlogy(yt, yt)
+        return (ylogy - yt * zt - yt + torch.exp(zt)).sum(1)
+
+    return [
+        (SoftmaxCrossEntropy(), z, labels, lambda zt, yt: F.cross_entropy(zt, yt, reduction="none")),
+        (SigmoidBinaryCrossEntropy(), z, bits,
+         lambda zt, yt: F.binary_cross_entropy_with_logits(zt, yt, reduction="none").sum(1)),
+        (SquaredError(), z, reals, lambda zt, yt: 0.5 * ((zt - yt) ** 2).sum(1)),
+        (PoissonDeviance(), z, counts, poisson_half_deviance),
+    ]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("which", range(4))
+def test_output_losses_value_and_fused_gradient(which, weighted, rng):
+    """Every loss (and its fused gradient) against torch.autograd and central differences, float64."""
+    loss_fn, z, y, torch_per_sample = _losses_with_targets(rng)[which]
+    w = rng.integers(0, 4, size=z.shape[0]).astype(np.float64) if weighted else None
+    w = None if w is None else np.where(w.sum() > 0, w, 1.0)
+    loss = loss_fn.forward(z, y, w) if weighted else loss_fn.forward(z, y)
+    grad = loss_fn.backward()
+
+    zt = torch.tensor(z, requires_grad=True)
+    per = torch_per_sample(zt, torch.from_numpy(y))               # (N,) per-sample loss
+    wt = torch.ones(z.shape[0], dtype=torch.float64) if w is None else torch.from_numpy(w)
+    t_loss = (per * wt).sum() / wt.sum()                          # (weighted) mean over samples
+    t_loss.backward()
+    assert loss == pytest.approx(t_loss.item(), rel=1e-12)
+    np.testing.assert_allclose(grad, zt.grad.numpy(), rtol=1e-10, atol=1e-14)
+    f = (lambda: loss_fn.forward(z, y, w)) if weighted else (lambda: loss_fn.forward(z, y))
+    np.testing.assert_allclose(grad, numerical_grad(f, z), rtol=RTOL_FD, atol=1e-9)
+    out = type(loss_fn).output(z)                                 # the prediction the loss compares with y
+    assert out.shape == z.shape and np.all(np.isfinite(out))
+
+
+def test_binary_cross_entropy_is_finite_for_huge_logits():
+    bce = SigmoidBinaryCrossEntropy()
+    z = np.array([[1e4], [-1e4], [30.0]])
+    y = np.array([[0.0], [1.0], [1.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss = bce.forward(z, y)
+    assert loss == pytest.approx((1e4 + 1e4 + np.log1p(np.exp(-30.0))) / 3, rel=1e-12)
+    # sigmoid(30) - 1 = -9.4e-14 is a difference of nearly equal numbers: good to ~1e-16 absolute, not relative
+    np.testing.assert_allclose(bce.backward(), [[1 / 3], [-1 / 3], [-np.exp(-30.0) / (1 + np.exp(-30.0)) / 3]],
+                               rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "logistic", "identity"])
+def test_mlp_with_each_activation_matches_finite_differences(activation, rng):
+    model = MLP(3, (5, 4), 2, seed=3, activation=activation)
+    for _, p, _ in model.named_parameters():
+        if p.ndim == 1:
+            p[...] = rng.standard_normal(p.shape) * 0.1
+    x = rng.standard_normal((6, 3))
+    y = rng.integers(0, 2, size=6)
+    ce = SoftmaxCrossEntropy()
+    ce.forward(model.forward(x), y)
+    dx = model.backward(ce.backward())
+    loss = lambda: ce.forward(model.forward(x), y)  # noqa: E731
+    for name, p, g in model.named_parameters():
+        np.testing.assert_allclose(g, numerical_grad(loss, p), rtol=1e-5, atol=1e-9, err_msg=name)
+    np.testing.assert_allclose(dx, numerical_grad(loss, x), rtol=1e-5, atol=1e-9)
+
+
+def test_loss_and_gradient_with_l2_penalty_and_weights_is_one_exact_gradient(rng):
+    """The regularised objective that L-BFGS minimises: its flat gradient against central differences."""
+    model = MLP(4, (6,), 3, seed=0, activation="tanh")
+    x = rng.standard_normal((9, 4))
+    y = rng.standard_normal((9, 3))
+    w = rng.random(9) + 0.1
+    loss_fn, alpha = SquaredError(), 0.7
+
+    def objective():
+        return loss_and_gradient(model, loss_fn, x, y, sample_weight=w, alpha=alpha)
+
+    objective()
+    grad = model.flat_gradients.copy()
+    np.testing.assert_allclose(grad, numerical_grad(objective, model.flat_parameters), rtol=1e-6, atol=1e-9)
+    # the penalty is alpha / (2 sum(w)) * sum ||W||^2, on the weights only
+    penalty = alpha / (2 * w.sum()) * sum(float(np.sum(lin.W ** 2)) for lin in model.linears)
+    data = loss_fn.forward(model.forward(x), y, w)
+    assert objective() == pytest.approx(data + penalty, rel=1e-13)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Layers of the from-scratch engine: ``Linear`` and ``ReLU``, forward and backward side by side.
+"""Layers of the from-scratch engine: ``Linear`` and the activations ``ReLU``, ``Tanh``, ``Logistic``, ``Identity``,
+each with its forward and backward side by side.
 
 Conventions (shared by every layer here):
 
@@ -8,6 +9,8 @@ Conventions (shared by every layer here):
   over the batch: the loss already divides by ``N``, so ``dW`` is the gradient of the mean loss.
 - Parameters and gradients are updated in place (``W[...] = ...``), never rebound, so that optimizers and
   the ``MLP``'s contiguous parameter buffer keep seeing the same arrays.
+- ``Linear`` also takes a SciPy sparse matrix as input (anything with ``@`` that is not an ndarray); the engine
+  never imports SciPy itself.
 
 Only NumPy is imported here (never torch): a test checks it.
 """
@@ -89,11 +92,18 @@ class Linear:
         x = self._x                                   # (N, D_in)
         if x is None:
             raise RuntimeError("Linear.backward called before forward")
-        np.matmul(x.T, grad_out, out=self.dW)         # (D_in, N) @ (N, D_out) -> (D_in, D_out), summed over N
+        if isinstance(x, np.ndarray):
+            np.matmul(x.T, grad_out, out=self.dW)     # (D_in, N) @ (N, D_out) -> (D_in, D_out), summed over N
+        else:
+            self.dW[...] = x.T @ grad_out             # sparse x: SciPy's product returns a dense (D_in, D_out)
         grad_out.sum(axis=0, out=self.db)             # (D_out,)
         if not input_grad:
             return None
         return grad_out @ self.W.T                    # (N, D_out) @ (D_out, D_in) -> (N, D_in)
+
+    def clear_cache(self) -> None:
+        """Drop the reference to the last input (after inference, so that it can be freed)."""
+        self._x = None
 
     def parameters(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(W, dW), (b, db)]``: each parameter with the array its gradient is written into."""
@@ -120,7 +130,22 @@ class Linear:
         return f"Linear({self.in_features}, {self.out_features}, init={self.init!r}, dtype={self.dtype.name})"
 
 
-class ReLU:
+class Activation:
+    """Base of the parameter-free element-wise layers below: no parameters, a plain repr."""
+
+    def parameters(self) -> list:
+        return []
+
+    def clear_cache(self) -> None:
+        """Drop what ``forward`` kept for ``backward`` (every cache attribute is set in ``__init__``)."""
+        for name in vars(self):
+            setattr(self, name, None)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class ReLU(Activation):
     """``y = max(x, 0)``; its derivative is taken as 0 at ``x == 0`` (as ``torch.relu``)."""
 
     def __init__(self):
@@ -135,8 +160,65 @@ class ReLU:
             raise RuntimeError("ReLU.backward called before forward")
         return grad_out * self._mask     # (N, D)
 
-    def parameters(self) -> list:
-        return []
 
-    def __repr__(self) -> str:
-        return "ReLU()"
+class Tanh(Activation):
+    """``y = tanh(x)``; ``dy/dx = 1 - y**2``, so backward needs only the cached output."""
+
+    def __init__(self):
+        self._y = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._y = np.tanh(x)             # (N, D)
+        return self._y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        if self._y is None:
+            raise RuntimeError("Tanh.backward called before forward")
+        d = self._y * self._y            # (N, D) y^2
+        np.subtract(1.0, d, out=d)       # 1 - y^2 in place (a Python float keeps float32 arrays float32)
+        d *= grad_out
+        return d
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` without overflow: only ``e = exp(-|x|) <= 1`` is ever computed.
+
+    For ``x >= 0`` the value is ``1 / (1 + e)``, for ``x < 0`` the same value written ``e / (1 + e)``; both keep
+    full relative precision (``sigmoid(-40)`` is ``4.2e-18``, not 0 as ``1 - sigmoid(40)`` would give).
+    """
+    e = np.exp(-np.abs(x))               # (N, D) in (0, 1]
+    s = 1.0 / (1.0 + e)                  # sigmoid(|x|)
+    return np.where(x >= 0, s, e * s)
+
+
+class Logistic(Activation):
+    """``y = sigmoid(x)`` (scikit-learn's ``"logistic"``); ``dy/dx = y (1 - y)`` from the cached output."""
+
+    def __init__(self):
+        self._y = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._y = sigmoid(x)             # (N, D)
+        return self._y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        if self._y is None:
+            raise RuntimeError("Logistic.backward called before forward")
+        d = 1.0 - self._y                # (N, D)
+        d *= self._y                     # y (1 - y)
+        d *= grad_out
+        return d
+
+
+class Identity(Activation):
+    """``y = x`` (a linear bottleneck); backward passes the gradient through unchanged. Nothing is cached."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out
+
+
+#: hidden-layer activations under scikit-learn's names (``MLPClassifier(activation=...)``)
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "logistic": Logistic, "identity": Identity}

@@ -1,7 +1,8 @@
-"""The from-scratch multi-layer perceptron: ``Linear -> ReLU -> ... -> Linear`` (logits out), NumPy only.
+"""The from-scratch multi-layer perceptron: ``Linear -> ReLU -> ... -> Linear`` (logits out), NumPy only,
+and the one training step/epoch that both Part I and the scikit-learn estimators run.
 
 Parameter names follow ``torch.nn.Sequential`` indices: ``layers.0.W``, ``layers.0.b``, ``layers.2.W``, ...
-(odd indices are the ReLUs), the same indices as ``nnlab.models.mlp.MLP`` (``layers.0.weight`` ...).
+(odd indices are the activations), the same indices as ``nnlab.models.mlp.MLP`` (``layers.0.weight`` ...).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from numbers import Integral
 
 import numpy as np
 
-from .._validate import positive_int
+from .._validate import one_of, positive_int
 from ..errors import CheckpointError, ConfigError, check
-from .layers import Linear, ReLU, resolve_dtype, resolve_rng
+from .layers import ACTIVATIONS, Linear, resolve_dtype, resolve_rng
 
 
 def hidden_sizes_problem(name: str, value) -> str | None:
@@ -28,28 +29,31 @@ def hidden_sizes_problem(name: str, value) -> str | None:
 
 
 class MLP:
-    """``in_features -> hidden_sizes[0] -> ... -> out_features`` with ReLU between the affine layers.
+    """``in_features -> hidden_sizes[0] -> ... -> out_features`` with an activation (ReLU by default) between
+    the affine layers.
 
-    ``forward(x (N, in_features)) -> logits (N, out_features)`` (no softmax: pair it with
-    ``SoftmaxCrossEntropy``). ``backward(dL/dlogits) -> dL/dx`` fills every layer's gradients.
-    All parameters live in one contiguous vector (each ``W``/``b`` is a view of it), and so do their gradients.
+    ``forward(x (N, in_features)) -> logits (N, out_features)`` (no output activation: pair it with a loss from
+    ``losses``, e.g. ``SoftmaxCrossEntropy``). ``backward(dL/dlogits) -> dL/dx`` fills every layer's gradients.
+    All parameters live in one contiguous vector (``flat_parameters``; each ``W``/``b`` is a view of it), and so
+    do their gradients (``flat_gradients``). ``x`` may be a SciPy sparse matrix.
     """
 
     def __init__(self, in_features: int, hidden_sizes=(20,), out_features: int = 2, *, init: str = "he",
-                 seed=0, dtype=np.float64):
+                 seed=0, dtype=np.float64, activation: str = "relu"):
         check([p for p in (positive_int("in_features", in_features), hidden_sizes_problem("hidden_sizes", hidden_sizes),
-                           positive_int("out_features", out_features)) if p], "MLP")
+                           positive_int("out_features", out_features), one_of("activation", activation, ACTIVATIONS))
+               if p], "MLP")
         if isinstance(hidden_sizes, (Integral, np.integer)):
             hidden_sizes = (hidden_sizes,)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
-        self.init, self.dtype = init, resolve_dtype(dtype)
+        self.init, self.dtype, self.activation = init, resolve_dtype(dtype), activation
         rng = resolve_rng(seed, "seed")
         sizes = (self.in_features, *self.hidden_sizes, self.out_features)
         self.layers: list = []
         for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             if i:
-                self.layers.append(ReLU())
+                self.layers.append(ACTIVATIONS[activation]())
             self.layers.append(Linear(d_in, d_out, init=init, rng=rng, dtype=self.dtype))
         n = sum(d_in * d_out + d_out for d_in, d_out in zip(sizes[:-1], sizes[1:]))
         self._flat_params = np.empty(n, dtype=self.dtype)   # (P,) every W and b, in state_dict order
@@ -63,7 +67,8 @@ class MLP:
     # -- forward / backward ------------------------------------------------------------------------------
     def forward(self, x) -> np.ndarray:
         """Logits ``(N, out_features)``; ``x`` is cast to the model's dtype. Caches what ``backward`` needs."""
-        x = np.asarray(x)
+        if not _is_sparse(x):
+            x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ConfigError(f"MLP expects input of shape (N, {self.in_features}), got {x.shape}")
         if x.dtype != self.dtype:
@@ -83,6 +88,18 @@ class MLP:
             grad = layer.backward(grad)
         return self.layers[0].backward(grad, input_grad)
 
+    def set_activation(self, activation: str) -> None:
+        """Put a new hidden activation between the same affine layers (the weights stay)."""
+        check([p for p in (one_of("activation", activation, ACTIVATIONS),) if p], "MLP")
+        for i in range(1, len(self.layers), 2):
+            self.layers[i] = ACTIVATIONS[activation]()
+        self.activation = activation
+
+    def clear_cache(self) -> None:
+        """Drop every layer's cached activations (after inference: nothing of the input stays referenced)."""
+        for layer in self.layers:
+            layer.clear_cache()
+
     # -- parameters and state ----------------------------------------------------------------------------
     def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """``[(name, param, grad), ...]`` in ``state_dict`` order; arrays are the live ones, not copies."""
@@ -99,6 +116,33 @@ class MLP:
     @property
     def num_parameters(self) -> int:
         return int(self._flat_params.size)
+
+    @property
+    def flat_parameters(self) -> np.ndarray:
+        """``(P,)``: every parameter in ``state_dict`` order, live (writing into it changes the model)."""
+        return self._flat_params
+
+    @property
+    def flat_gradients(self) -> np.ndarray:
+        """``(P,)``: the gradients ``backward`` wrote, in the order of ``flat_parameters``, live."""
+        return self._flat_grads
+
+    @property
+    def linears(self) -> list[Linear]:
+        """The affine layers, input to output."""
+        return [layer for layer in self.layers if isinstance(layer, Linear)]
+
+    def l2_penalty(self, coef: float) -> float:
+        """Add ``coef * W`` to every ``dW`` and return ``coef / 2 * sum ||W||^2``, the penalty with that gradient.
+
+        Only weights are penalised, never biases (scikit-learn's ``alpha`` convention). Call after ``backward``.
+        """
+        total = 0.0
+        for layer in self.linears:
+            w = layer.W.ravel()                      # (D_in * D_out,) a view
+            total += float(w @ w)
+            layer.dW += coef * layer.W
+        return 0.5 * coef * total
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """``{"layers.0.W": (in, h0) copy, "layers.0.b": (h0,) copy, ...}``."""
@@ -122,7 +166,7 @@ class MLP:
 
     def config(self) -> dict:
         return {"in_features": self.in_features, "hidden_sizes": self.hidden_sizes, "out_features": self.out_features,
-                "init": self.init, "dtype": self.dtype.name}
+                "init": self.init, "dtype": self.dtype.name, "activation": self.activation}
 
     # Pickle/deepcopy rebuild the views into the flat buffers (pickling views would copy them apart).
     def __getstate__(self) -> dict:
@@ -133,16 +177,52 @@ class MLP:
         self.load_state_dict(st["state"])
 
     def __repr__(self) -> str:
+        act = "" if self.activation == "relu" else f", activation={self.activation!r}"
         return (f"MLP({self.in_features}, {self.hidden_sizes}, {self.out_features}, init={self.init!r}, "
-                f"dtype={self.dtype.name})")
+                f"dtype={self.dtype.name}{act})")
 
 
-def train_step(model: MLP, loss_fn, optimizer, x: np.ndarray, y: np.ndarray) -> float:
-    """One optimizer step on one batch; returns the batch's mean loss (before the update)."""
-    loss = loss_fn.forward(model.forward(x), y)
+def loss_and_gradient(model: MLP, loss_fn, x, y, *, sample_weight=None, alpha: float = 0.0) -> float:
+    """Forward and backward on one batch: fills the model's gradients and returns the batch loss.
+
+    The loss is ``loss_fn``'s (weighted) mean over the batch plus, with ``alpha > 0``, the L2 penalty
+    ``alpha / (2 * sum(w)) * sum ||W||^2`` on the weights (scikit-learn's convention: ``sum(w)`` is the batch
+    size without sample weights). The gradients are exactly those of that sum.
+    """
+    logits = model.forward(x)
+    if sample_weight is None:
+        loss = loss_fn.forward(logits, y)
+    else:
+        loss = loss_fn.forward(logits, y, sample_weight)
     model.backward(loss_fn.backward(), input_grad=False)
+    if alpha:
+        total = x.shape[0] if sample_weight is None else float(sample_weight.sum())
+        loss += model.l2_penalty(alpha / total)
+    return loss
+
+
+def train_step(model: MLP, loss_fn, optimizer, x, y, *, sample_weight=None, alpha: float = 0.0) -> float:
+    """One optimizer step on one batch; returns the batch's loss (before the update)."""
+    loss = loss_and_gradient(model, loss_fn, x, y, sample_weight=sample_weight, alpha=alpha)
     optimizer.step()
     return loss
+
+
+def train_batches(model: MLP, loss_fn, optimizer, X, y, *, batch_size: int, sample_weight=None,
+                  alpha: float = 0.0) -> float:
+    """One pass over ``(X, y)`` in the given order, in mini-batches of ``batch_size`` (the last one may be smaller).
+
+    Returns the mean of the batch losses weighted by batch size (``sum_b loss_b * n_b / N``). Each batch is a
+    slice (a view) of ``X``, so shuffle ``X`` once beforehand rather than gathering every batch.
+    """
+    n = X.shape[0]
+    total = 0.0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        w = None if sample_weight is None else sample_weight[start:stop]
+        total += train_step(model, loss_fn, optimizer, X[start:stop], y[start:stop], sample_weight=w,
+                            alpha=alpha) * (stop - start)
+    return total / n
 
 
 def train_epoch(model: MLP, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *, batch_size: int,
@@ -154,15 +234,15 @@ def train_epoch(model: MLP, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *,
     Speed note: with tiny batches the cost is per-call overhead, not arithmetic, so a step is kept to ~25 NumPy
     calls: one optimizer update over the flat parameter vector, no input gradient for the first layer, in-place
     gradient writes, method reductions (``a.sum()``, not ``np.mean``). On two moons (800 samples, batch 5,
-    hidden 20, one shared CPU core) an epoch took ~13-21 ms against ~56-84 ms for scikit-learn's
+    hidden 20, one CPU core) an epoch took ~13-21 ms against ~56-84 ms for scikit-learn's
     ``MLPClassifier(solver="sgd", batch_size=5)``, about 4x (``benchmarks/`` measures it properly).
     """
-    n = X.shape[0]
-    perm = rng.permutation(n)
+    perm = rng.permutation(X.shape[0])
     Xs = np.asarray(X, dtype=model.dtype)[perm]   # (N, D) in the model's dtype, shuffled
     ys = np.asarray(y)[perm]                      # (N,)
-    total = 0.0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        total += train_step(model, loss_fn, optimizer, Xs[start:stop], ys[start:stop]) * (stop - start)
-    return total / n
+    return train_batches(model, loss_fn, optimizer, Xs, ys, batch_size=batch_size)
+
+
+def _is_sparse(x) -> bool:
+    """A SciPy sparse matrix/array, recognised without importing SciPy (the engine imports NumPy only)."""
+    return hasattr(x, "tocsr") and hasattr(x, "nnz")

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .._validate import in_range, nonneg_float, positive_float
+from .._validate import in_range, nonneg_float, one_of, positive_float
 from ..errors import CheckpointError, ConfigError, check
 
 
@@ -110,59 +110,105 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with PyTorch's ``torch.optim.SGD`` update (dampening 0)::
+    """Stochastic gradient descent with momentum (Nesterov optional), in one of two equivalent forms.
+
+    ``buffer="gradient"`` (default): PyTorch's ``torch.optim.SGD`` update (dampening 0)::
 
         g = grad + weight_decay * param            # L2 penalty folded into the gradient
         buf = momentum * buf + g                   # buf starts at 0, so buf_1 = g_1
         g = g + momentum * buf  if nesterov else buf    (plain g when momentum == 0)
         param -= lr * g
+
+    ``buffer="step"``: the velocity form of Sutskever et al. 2013 that scikit-learn's MLP uses::
+
+        v = momentum * v - lr * g                  # v starts at 0; it holds steps, lr already applied
+        param += momentum * v - lr * g  if nesterov else v
+
+    The two give the same parameters while ``lr`` is constant (``v = -lr * buf``). When a schedule changes
+    ``lr``, "gradient" applies the new rate to the whole accumulated buffer at once, "step" only to new
+    gradients. "step" allows ``momentum = 1`` (scikit-learn's range is [0, 1]).
     """
 
-    state_names = ()
+    BUFFERS = ("gradient", "step")
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0):
-        problems = [p for p in (positive_float("lr", lr), in_range("momentum", momentum, 0.0, 1.0, hi_open=True),
+                 weight_decay: float = 0.0, *, buffer: str = "gradient"):
+        problems = [p for p in (positive_float("lr", lr), one_of("buffer", buffer, self.BUFFERS),
+                                in_range("momentum", momentum, 0.0, 1.0, hi_open=buffer != "step"),
                                 nonneg_float("weight_decay", weight_decay)) if p]
         if nesterov and not (isinstance(momentum, (int, float)) and momentum > 0):
             problems.append(f"nesterov=True needs momentum > 0, got momentum={momentum!r}")
         check(problems, "SGD settings")
         self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
+        self.buffer = buffer
         if self.momentum > 0:
-            self.state_names = ("momentum_buffer",)
+            self.state_names = ("momentum_buffer",) if buffer == "gradient" else ("velocity",)
         super().__init__(params, lr)
+        self._tmp = [np.empty_like(p) for p, _ in self._groups]   # scratch, so that a step allocates nothing
 
     def hyperparameters(self) -> dict:
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay,
+                "buffer": self.buffer}
 
     def step(self) -> None:
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
-        bufs = self._state.get("momentum_buffer")
+        bufs = self._state.get(self.state_names[0]) if self.state_names else None
         for k, (p, g) in enumerate(self._groups):
             if wd:
                 g = g + wd * p
-            if mu:
+            tmp = self._tmp[k]
+            np.multiply(g, lr, out=tmp)                   # lr * g
+            if not mu:
+                p -= tmp
+            elif self.buffer == "gradient":
                 buf = bufs[k]
                 buf *= mu
                 buf += g
-                g = g + mu * buf if self.nesterov else buf
-            p -= lr * g
+                if self.nesterov:
+                    np.multiply(buf, mu, out=tmp)
+                    tmp += g                              # g + mu * buf
+                    tmp *= lr
+                    p -= tmp
+                else:
+                    np.multiply(buf, lr, out=tmp)
+                    p -= tmp
+            else:
+                v = bufs[k]
+                v *= mu
+                v -= tmp                                  # v = mu v - lr g
+                if self.nesterov:
+                    p -= tmp
+                    np.multiply(v, mu, out=tmp)
+                    p += tmp                              # p += mu v - lr g
+                else:
+                    p += v
         self.step_count += 1
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015) with PyTorch's ``torch.optim.Adam`` update (L2 weight decay, not AdamW)::
+    """Adam (Kingma & Ba 2015) with L2 weight decay folded into the gradient (not AdamW)::
 
         g = grad + weight_decay * param
         m = beta1 * m + (1 - beta1) * g ;  v = beta2 * v + (1 - beta2) * g**2      (t = step count, from 1)
+
+    then, with ``eps_on="v_hat"`` (default; PyTorch's ``torch.optim.Adam``, the paper's Algorithm 1)::
+
         param -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    or, with ``eps_on="v"`` (the paper's reordering at the end of its section 2, used by scikit-learn)::
+
+        param -= lr * sqrt(1 - beta2**t) / (1 - beta1**t) * m / (sqrt(v) + eps)
+
+    The forms differ only in where ``eps`` enters: next to the bias-corrected ``sqrt(v_hat)`` or the raw ``sqrt(v)``.
     """
 
     state_names = ("exp_avg", "exp_avg_sq")
+    EPS_ON = ("v_hat", "v")
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        problems = [positive_float("lr", lr), nonneg_float("eps", eps), nonneg_float("weight_decay", weight_decay)]
+                 weight_decay: float = 0.0, *, eps_on: str = "v_hat"):
+        problems = [positive_float("lr", lr), nonneg_float("eps", eps), nonneg_float("weight_decay", weight_decay),
+                    one_of("eps_on", eps_on, self.EPS_ON)]
         try:
             b1, b2 = betas
         except (TypeError, ValueError):
@@ -172,25 +218,35 @@ class Adam(Optimizer):
             problems += [in_range("betas[0]", b1, 0.0, 1.0, hi_open=True), in_range("betas[1]", b2, 0.0, 1.0, hi_open=True)]
         check([p for p in problems if p], "Adam settings")
         self.betas, self.eps, self.weight_decay = (float(b1), float(b2)), float(eps), float(weight_decay)
+        self.eps_on = eps_on
         super().__init__(params, lr)
+        self._tmp = [np.empty_like(p) for p, _ in self._groups]   # scratch, so that a step allocates nothing
 
     def hyperparameters(self) -> dict:
-        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay,
+                "eps_on": self.eps_on}
 
     def step(self) -> None:
         self.step_count += 1
         t, (b1, b2), wd, eps = self.step_count, self.betas, self.weight_decay, self.eps
-        step_size = self.lr / (1.0 - b1 ** t)
-        sqrt_bc2 = math.sqrt(1.0 - b2 ** t)  # a Python float keeps float32 arrays float32
+        sqrt_bc2 = math.sqrt(1.0 - b2 ** t)  # Python floats keep float32 arrays float32
+        on_v_hat = self.eps_on == "v_hat"
+        step_size = self.lr / (1.0 - b1 ** t) if on_v_hat else self.lr * sqrt_bc2 / (1.0 - b1 ** t)
         for k, (p, g) in enumerate(self._groups):
             if wd:
                 g = g + wd * p
-            m, v = self._state["exp_avg"][k], self._state["exp_avg_sq"][k]
+            m, v, tmp = self._state["exp_avg"][k], self._state["exp_avg_sq"][k], self._tmp[k]
             m *= b1
-            m += (1.0 - b1) * g
+            np.multiply(g, 1.0 - b1, out=tmp)
+            m += tmp                                  # m = b1 m + (1 - b1) g
             v *= b2
-            v += (1.0 - b2) * (g * g)
-            denom = np.sqrt(v)
-            denom /= sqrt_bc2
-            denom += eps
-            p -= step_size * (m / denom)
+            np.multiply(g, g, out=tmp)
+            tmp *= 1.0 - b2
+            v += tmp                                  # v = b2 v + (1 - b2) g^2
+            np.sqrt(v, out=tmp)
+            if on_v_hat:
+                tmp /= sqrt_bc2                       # sqrt(v_hat) = sqrt(v) / sqrt(1 - b2^t)
+            tmp += eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= step_size
+            p -= tmp
