@@ -9,17 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse's own convention), no traceback
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _default_out(*parts) -> str:
-    return os.path.join("runs", "-".join(str(p) for p in parts if p) + "-" + time.strftime("%Y%m%d-%H%M%S"))
 
 
 def _common_run_flags(p):
@@ -160,6 +155,7 @@ def _train_mlp(args) -> int:
     from ._validate import one_of
     from .data.toy import ToyDataConfig
     from .errors import check
+    from .experiments.common import default_out, print_summary
     from .experiments.mlp import TOY_DEFAULTS, MLPSpec, train_toy_mlp
     from .train.config import OptimConfig, ScheduleConfig, TrainConfig
     from .train.flags import build
@@ -177,22 +173,10 @@ def _train_mlp(args) -> int:
     optim = build(OptimConfig, TOY_DEFAULTS["optim"], prefix="optim_", args=args)
     sched = build(ScheduleConfig, TOY_DEFAULTS["schedule"], prefix="sched_", args=args)
     train = build(TrainConfig, TOY_DEFAULTS["train"], prefix="train_", args=args)
-    out = args.out or _default_out("mlp", spec.backend, args.dataset, f"s{train.seed}")
+    out = args.out or default_out("mlp", spec.backend, args.dataset, f"s{train.seed}")
     s = train_toy_mlp(spec, data_cfg, optim, sched, train, out=out, resume=args.resume, dry_run=args.dry_run, recipe=args.recipe)
-    _print_summary(s, None if args.dry_run else out)
+    print_summary(s, None if args.dry_run else out)
     return 0
-
-
-def _print_summary(s: dict, out: str | None):
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
-        return
-    acc = s.get("test_accuracy")
-    line = f"test accuracy {100 * acc:.2f}%  test loss {s.get('test_loss'):.4f}  ({s.get('steps')} steps, {s.get('wall_time_s')} s)"
-    if out:
-        line += f"\nrun folder: {out}"
-    elif s.get("dry_run"):
-        line = "dry run ok: " + line
-    print(line)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -200,28 +200,28 @@ def add_flags(cnn_parser, mlp_parser):
 
 
 def _out(args, name):
-    from ..cli import _default_out
+    from .common import default_out
 
-    return args.out or _default_out(name, args.recipe, f"s{getattr(args, 'train_seed', 0)}")
+    return args.out or default_out(name, args.recipe, f"s{getattr(args, 'train_seed', 0)}")
 
 
 def cli_train_cnn(args) -> int:
-    from ..cli import _print_summary
+    from .common import print_summary
 
     out = _out(args, "cnn-cifar10")
     s = train_cifar("cnn", recipe_name=args.recipe, args=args, out=out, resume=args.resume, dry_run=args.dry_run)
-    _print_summary(s, None if args.dry_run else out)
+    print_summary(s, None if args.dry_run else out)
     _print_per_class(s)
     return 0
 
 
 def cli_train_mlp(args) -> int:
-    from ..cli import _print_summary
+    from .common import print_summary
 
     backend = getattr(args, "backend", "torch")
     out = _out(args, "mlp-cifar10")
     s = train_cifar("mlp", recipe_name=args.recipe, backend=backend, args=args, out=out, resume=args.resume, dry_run=args.dry_run)
-    _print_summary(s, None if args.dry_run else out)
+    print_summary(s, None if args.dry_run else out)
     _print_per_class(s)
     return 0
 

@@ -314,14 +314,14 @@ def _one_int(name: str, text, *, minimum: int = 1) -> int:
 
 
 def cli_train_rnn(args) -> int:
-    from ..cli import _default_out, _print_summary
+    from .common import default_out, print_summary
 
     _recipe(args.recipe)
     if not hasattr(args, "data_input_length"):
         raise ConfigError("--input-length is required (the T of the palindromes, an integer >= 1)")
-    out = args.out or _default_out("rnn", getattr(args, "rnn_cell", "vanilla"), f"T{args.data_input_length}")
+    out = args.out or default_out("rnn", getattr(args, "rnn_cell", "vanilla"), f"T{args.data_input_length}")
     s = train_rnn(args.recipe, args=args, out=out, resume=args.resume, dry_run=args.dry_run)
-    _print_summary(s, None if args.dry_run else out)
+    print_summary(s, None if args.dry_run else out)
     return 0
 
 

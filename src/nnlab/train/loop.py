@@ -57,8 +57,12 @@ def _progress(cfg: TrainConfig, total: int, initial: int, desc: str):
 
 
 def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config_record: dict,
-        resume: bool = False, dry_run: bool = False, is_main: bool = True, desc: str = "train") -> dict:
-    """Train ``learner`` on ``data``; write the run folder (rank 0); return the summary dict."""
+        resume: bool = False, dry_run: bool = False, is_main: bool = True, desc: str = "train",
+        figures: Callable | None = None) -> dict:
+    """Train ``learner`` on ``data``; write the run folder (rank 0); return the summary dict.
+
+    The loop writes metrics and checkpoints only; ``figures(run_dir, summary, data)``, given by the caller, draws
+    the run's figures from the saved files just before ``summary.json`` marks the folder complete."""
     steps_per_epoch = data.train.steps_per_epoch
     if cfg.steps:
         total = cfg.steps
@@ -184,20 +188,12 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
         summary["confusion_matrix"] = cm.tolist()
     if run is not None and is_main and not dry_run:
         # summary.json last: its presence means the run folder is complete (a sweep reuses such a folder as is)
-        _figures(run, rows, summary, data)
+        if figures is not None:
+            figures(run, summary, data)
         if data.extra_outputs is not None:
             data.extra_outputs(learner, run)
         write_json(run.file("summary.json"), summary)
     return summary
-
-
-def _figures(run: RunDir, rows, summary, data: TaskData):
-    from ..report import plots
-
-    if rows:
-        plots.plot_curves(run.file("metrics.csv"), run.file("curves.png"), title=summary.get("model"))
-    if data.class_names is not None and len(data.class_names) > 2 and "confusion_matrix" in summary:
-        plots.plot_confusion_matrix(summary["confusion_matrix"], list(data.class_names), run.file("confusion_matrix.png"))
 
 
 def _cpu_threads(learner) -> int | None:
