@@ -361,9 +361,9 @@ def test_budget_table():
     assert all(o == {} for o in full.rnn.values())
     # quick: fewer seeds and steps; the CNN on all training images, the report's settings at their full length
     assert quick.part1_seeds < full.part1_seeds and quick.cifar_seeds < full.cifar_seeds
-    assert all("data" not in o and quick.cifar_data == {} for o in quick.cifar["cnn"].values())
-    assert "steps" not in quick.cifar["cnn"]["seed"]["train"]  # the seed recipe's own 5,000 steps
-    assert set(quick.cifar["cnn"]["seed"]["train"]) == {"eval_every"} and set(quick.cifar["cnn"]["best"]) == {"train"}
+    assert "data" not in quick.cifar["cnn"]["seed"] and quick.cifar_data == {}
+    assert set(quick.cifar["cnn"]["seed"]["train"]) == {"eval_every"}  # the seed recipe's own 5,000 steps
+    assert quick.cifar["cnn"]["best"] is None  # not run: its 14 epochs do not fit the quick budget
     assert set(quick.rnn_lengths) >= {8, 10, 12, 15, 20}
     for b in rp.BUDGETS.values():
         assert set(b.cifar) == {"mlp", "cnn"} and all(set(m) == set(rp.RECIPE_ORDER) for m in b.cifar.values())
