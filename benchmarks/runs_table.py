@@ -1,6 +1,6 @@
 """A markdown table of finished run folders, grouped, with mean ± sample std: how RESULTS.md's run tables are made.
 
-Each argument is ``LABEL=GLOB``: the run folders (holding ``summary.json`` and ``config.json``) matching ``GLOB``
+Each argument is ``LABEL=GLOB[,GLOB...]``: the run folders (holding ``summary.json`` and ``config.json``) matching ``GLOB``
 form one row. The row gives n, the seeds, test and validation accuracy (mean ± sample std over the runs), the
 wall time per run (mean, min-max), the precision that ran, and the commit(s) the runs were made at.
 
@@ -25,7 +25,7 @@ def _mean_std(xs: list[float]) -> str:
 
 def row(label: str, pattern: str) -> list[str]:
     runs = []
-    for d in sorted(glob.glob(pattern)):
+    for d in sorted(d for pat in pattern.split(",") for d in glob.glob(pat)):
         p = Path(d)
         if (p / "summary.json").is_file():
             s = json.loads((p / "summary.json").read_text())

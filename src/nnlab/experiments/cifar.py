@@ -68,7 +68,8 @@ RECIPES = {
         # ResNet posts): batch 256, Nesterov SGD, one-cycle (linear warm-up over 20% of the steps, then linear decay
         # to 0), weight decay off BatchNorm and biases, label smoothing 0.2, per-image flips and 2-pixel translations,
         # flip test-time augmentation. 14 epochs fit 30 minutes on 2 CPU cores in bf16; `--epochs 40` on a GPU.
-        # Validation figures and the runs behind this choice: benchmarks/RESULTS.md, "CNN best recipe".
+        # One variant run to the end so far (not yet a choice among variants): its validation and test figures are
+        # in benchmarks/RESULTS.md, "Part II".
         "best": {"optim": {"optimizer": "sgd", "lr": 0.15, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
                            "no_decay_1d": True},
                  "schedule": {"schedule": "onecycle", "warmup": 0.2},

@@ -659,8 +659,8 @@ def _cifar_section(model: str, root: Path, rec: dict, lines: list[str], headline
                   "5,000 steps), computed in bf16 autocast with channels_last where the hardware has native bf16 (a "
                   "deviation: same accuracy within the seed-to-seed spread, benchmarks/RESULTS.md; each run's precision "
                   "is in its summary.json); *best* = recipe `best` (the same network; batch 256, Nesterov SGD, one-cycle, "
-                  "label smoothing 0.2, flips and 2-pixel translations, flip test-time augmentation, chosen on the "
-                  "validation split).", ""]
+                  "label smoothing 0.2, flips and 2-pixel translations, flip test-time augmentation; one variant run to "
+                  "the end so far, its validation and test figures in benchmarks/RESULTS.md).", ""]
     label = "Task 1.3: CIFAR-10 MLP (overall)" if model == "mlp" else "Part II: CIFAR-10 CNN (overall)"
     report_overall = f"{REPORT_MLP_OVERALL:.0f}" if model == "mlp" else "–"
     if not allsum:
@@ -688,7 +688,8 @@ def _cifar_section(model: str, root: Path, rec: dict, lines: list[str], headline
         fig = plots.plot_bar_compare(names, series, root / "figures" / f"{model}_per_class.png", ylabel="test accuracy (%)")
         lines += [f"![per-class accuracy]({_rel(fig, root)})", ""]
     figs = {r: _ensure_run_figures(*runs[r][0]) if runs[r] else {} for r in RECIPE_ORDER}
-    lines += ["Curves (first seed of each recipe) and the confusion matrix of the best recipe (rows: true class):", ""]
+    cm_of = "the best recipe" if figs["best"].get("confusion") else "the report's settings"
+    lines += [f"Curves (first seed of each recipe) and the confusion matrix of {cm_of} (rows: true class):", ""]
     lines += [tables.markdown_table(["report's settings: curves", "best: curves"],
                                     [[_img(figs["seed"].get("curves"), root, "curves, report's settings"),
                                       _img(figs["best"].get("curves"), root, "curves, best")]]), ""]
