@@ -60,7 +60,7 @@ RECIPES = {
     "cnn": {
         # The report's settings (Adam 1e-4, batch 32, no augmentation, 5,000 steps), computed in bf16 autocast
         # with channels_last where the device has native bf16 (else fp32): same accuracy within the seed-to-seed
-        # spread, 1.6-2.5x the images/s on a CPU with AVX512-BF16 (benchmarks/RESULTS.md, "CNN precision").
+        # spread, 1.5x (batch 32) to 2.2x (batch 256) the images/s on a CPU with AVX512-BF16 (benchmarks/RESULTS.md, "CNN precision").
         "seed": {"optim": {"optimizer": "adam", "lr": 1e-4}, "schedule": {"schedule": "constant"},
                  "train": {"steps": 5000, "eval_every": 1000, "batch_size": 32, "amp": True, "channels_last": True},
                  "data": {"augment": False}},
