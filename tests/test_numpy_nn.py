@@ -147,13 +147,13 @@ def test_softmax_and_log_softmax_rows(rng):
     np.testing.assert_allclose(p, torch.softmax(torch.from_numpy(logits), 1).numpy(), rtol=1e-12, atol=1e-300)
 
 
-def test_mlp_gradients_match_finite_differences(rng):
-    model = MLP(3, (5, 4), 3, seed=7)
+def _check_mlp_gradients(model, n_classes: int, rng):
+    """Every parameter's and the input's gradient of the softmax cross-entropy against central differences."""
     for _, p, _ in model.named_parameters():
         if p.ndim == 1:
             p[...] = rng.standard_normal(p.shape) * 0.1   # nonzero biases
     x = rng.standard_normal((6, 3))
-    y = rng.integers(0, 3, size=6)
+    y = rng.integers(0, n_classes, size=6)
     ce = SoftmaxCrossEntropy()
     ce.forward(model.forward(x), y)
     dx = model.backward(ce.backward())
@@ -161,6 +161,10 @@ def test_mlp_gradients_match_finite_differences(rng):
     for name, p, g in model.named_parameters():
         np.testing.assert_allclose(g, numerical_grad(loss, p), rtol=1e-5, atol=1e-9, err_msg=name)
     np.testing.assert_allclose(dx, numerical_grad(loss, x), rtol=1e-5, atol=1e-9)
+
+
+def test_mlp_gradients_match_finite_differences(rng):
+    _check_mlp_gradients(MLP(3, (5, 4), 3, seed=7), 3, rng)
 
 
 @pytest.mark.parametrize("layer,torch_fn", [
@@ -253,19 +257,7 @@ def test_binary_cross_entropy_is_finite_for_huge_logits():
 
 @pytest.mark.parametrize("activation", ["tanh", "logistic", "identity"])
 def test_mlp_with_each_activation_matches_finite_differences(activation, rng):
-    model = MLP(3, (5, 4), 2, seed=3, activation=activation)
-    for _, p, _ in model.named_parameters():
-        if p.ndim == 1:
-            p[...] = rng.standard_normal(p.shape) * 0.1
-    x = rng.standard_normal((6, 3))
-    y = rng.integers(0, 2, size=6)
-    ce = SoftmaxCrossEntropy()
-    ce.forward(model.forward(x), y)
-    dx = model.backward(ce.backward())
-    loss = lambda: ce.forward(model.forward(x), y)  # noqa: E731
-    for name, p, g in model.named_parameters():
-        np.testing.assert_allclose(g, numerical_grad(loss, p), rtol=1e-5, atol=1e-9, err_msg=name)
-    np.testing.assert_allclose(dx, numerical_grad(loss, x), rtol=1e-5, atol=1e-9)
+    _check_mlp_gradients(MLP(3, (5, 4), 2, seed=3, activation=activation), 2, rng)
 
 
 def test_loss_and_gradient_with_l2_penalty_and_weights_is_one_exact_gradient(rng):

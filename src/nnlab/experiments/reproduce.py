@@ -272,16 +272,16 @@ def recipes_record() -> dict:
 
 
 def _cpu_name() -> str:
-    """"<model name>, <n> cores" from /proc/cpuinfo where there is one (provenance of the timings)."""
-    name = platform_name = ""
+    """"<model name>, <n> logical cores" (provenance of the timings); /proc/cpuinfo where there is one."""
+    import platform
+
+    name = ""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             name = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
     except OSError:
-        import platform
-
-        platform_name = platform.processor()
-    return f"{name or platform_name or 'CPU'}, {os.cpu_count()} logical cores"
+        pass
+    return f"{name or platform.processor() or 'CPU'}, {os.cpu_count()} logical cores"
 
 
 def _new_record(budget_name: str, budget: Budget, data_dir) -> dict:
