@@ -194,3 +194,22 @@ def emit(result: dict, out: str | None = None) -> None:
     if out:
         Path(out).write_text(line + "\n")
     print(line, flush=True)
+
+
+def textbook_epoch(model, opt, crit, loader, device=None):
+    """One epoch of the textbook PyTorch loop, the baseline of bench_part1 and bench_cifar: batches from a
+    ``DataLoader`` (moved to ``device`` when given), ``zero_grad``/forward/backward/step, ``loss.item()`` every step."""
+    def run():
+        model.train()
+        running = 0.0
+        for xb, yb in loader:
+            if device is not None:
+                xb, yb = xb.to(device), yb.to(device)
+            opt.zero_grad()
+            loss = crit(model(xb), yb)
+            loss.backward()
+            opt.step()
+            running += loss.item()
+        return running
+
+    return run

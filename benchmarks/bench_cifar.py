@@ -49,7 +49,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from _common import (add_common_args, add_fused_arg, emit, fused_kw, fused_modes, impl_name, interleaved, machine_info,
+from _common import (add_common_args, textbook_epoch, add_fused_arg, emit, fused_kw, fused_modes, impl_name, interleaved, machine_info,
                      median, paired_ratio, print_table, set_fused, stats)
 
 from nnlab.data import device_batches as db
@@ -115,23 +115,6 @@ def loop_epoch(learner, src, sync, steps=None):
             state["step"] = s + 1
         learner.train_stats()  # the once-per-period read (a host sync on a GPU)
         learner.reset_train_stats()
-
-    return run
-
-
-def tutorial_epoch(model, opt, crit, loader, device):
-    """One epoch of the tutorial loop: per-sample Dataset, DataLoader, ``loss.item()`` every step."""
-    def run():
-        model.train()
-        running = 0.0
-        for xb, yb in loader:
-            xb, yb = xb.to(device), yb.to(device)
-            opt.zero_grad()
-            loss = crit(model(xb), yb)
-            loss.backward()
-            opt.step()
-            running += loss.item()
-        return running
 
     return run
 
@@ -240,7 +223,7 @@ def main(argv=None) -> dict:
             tm = TorchMLP(3072, hidden, 10).to(device)
             topt = torch.optim.SGD(tm.parameters(), lr=optim.lr, momentum=optim.momentum, **fused_kw(fused))
             contenders["ours" + sfx[fused]] = loop_epoch(learner, src, sync)
-            contenders["tutorial" + sfx[fused]] = tutorial_epoch(tm, topt, crit, loader, device)
+            contenders["tutorial" + sfx[fused]] = textbook_epoch(tm, topt, crit, loader, device)
 
         def tutorial_data_only():
             for xb, yb in loader:

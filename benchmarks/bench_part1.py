@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from _common import (add_common_args, add_fused_arg, emit, fused_kw, fused_modes, impl_name, interleaved, machine_info,
+from _common import (add_common_args, textbook_epoch, add_fused_arg, emit, fused_kw, fused_modes, impl_name, interleaved, machine_info,
                      median, paired_ratio, print_table, repeat_calls, set_fused, stats)
 
 from nnlab.data.toy import ToyDataConfig
@@ -152,22 +152,6 @@ def numpy_breakdown(learner, src, *, repeats: int, warmup: int, calls: int = 160
     }
     t = interleaved({k: repeat_calls(f, calls) for k, f in pieces.items()}, repeats=repeats, warmup=warmup)
     return {k: round(median(v) / calls * 1e6, 1) for k, v in t.items()}
-
-
-def textbook_epoch(model, opt, crit, loader):
-    """One epoch of the textbook loop (DataLoader, ``loss.item()`` every step)."""
-    def run():
-        model.train()
-        running = 0.0
-        for xb, yb in loader:
-            opt.zero_grad()
-            loss = crit(model(xb), yb)
-            loss.backward()
-            opt.step()
-            running += loss.item()
-        return running
-
-    return run
 
 
 def numpy_part(args, data_cfg, optim, schedule, train, hidden, batch):
