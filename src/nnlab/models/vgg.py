@@ -31,6 +31,7 @@ from torch import nn
 
 from .._validate import positive_int
 from ..errors import check
+from .conv import Conv3x3
 
 #: The layer token that stands for a max-pooling layer; every other token is a conv's output channels.
 POOL = "M"
@@ -83,7 +84,7 @@ class VGGConfig:
 def _conv_block(c_in: int, c_out: int, bias: bool) -> nn.Sequential:
     """The report's "conv" layer: 2D-CONV (3 x 3, stride 1, padding 1) + BatchNorm2d + ReLU; keeps H, W."""
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel_size=3, stride=1, padding=1, bias=bias),
+        Conv3x3(c_in, c_out, bias=bias),
         nn.BatchNorm2d(c_out),
         nn.ReLU(inplace=True),
     )
