@@ -101,3 +101,11 @@ def test_vgg_training_step_equals_a_plain_conv2d_vgg():
         F.cross_entropy(m(x), y).backward()
     for (name, p), q in zip(ours.named_parameters(), plain.parameters()):
         torch.testing.assert_close(p.grad, q.grad, msg=name)
+
+
+def test_patch_gradient_can_be_switched_off():
+    conv = Conv3x3(4, 4)
+    x = torch.zeros(1, 4, 2, 2)
+    assert conv.uses_patch_gradient(x)
+    conv.patch_gradient = False
+    assert not conv.uses_patch_gradient(x)

@@ -66,9 +66,10 @@ class Conv3x3(nn.Conv2d):
 
     def __init__(self, c_in: int, c_out: int, bias: bool = True):
         super().__init__(c_in, c_out, kernel_size=3, stride=1, padding=1, bias=bias)
+        self.patch_gradient = True  # False: always the library's kernel (benchmarks compare the two)
 
     def uses_patch_gradient(self, x: torch.Tensor) -> bool:
-        return (x.device.type == "cpu" and torch.is_grad_enabled() and self.weight.requires_grad
+        return (self.patch_gradient and x.device.type == "cpu" and torch.is_grad_enabled() and self.weight.requires_grad
                 and x.shape[-2] * x.shape[-1] <= SMALL_MAP_PIXELS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
