@@ -12,7 +12,7 @@ from torch import nn
 
 import nnlab.numpy_nn as npnn
 from nnlab.errors import ConfigError
-from nnlab.models.mlp import MLP, MLPConfig, copy_numpy_weights_to_torch, copy_torch_weights_to_numpy
+from nnlab.models.mlp import MLP, copy_numpy_weights_to_torch, copy_torch_weights_to_numpy
 
 TOL = 1e-10
 
@@ -106,18 +106,17 @@ def test_module_structure_and_names():
     assert not any(isinstance(layer, nn.Softmax) for layer in m.modules())   # logits out
 
 
-def test_config_builds_the_model_and_validates():
-    cfg = MLPConfig(hidden=[32, 16], init="xavier")            # a list read back from config.json
-    assert cfg.hidden == (32, 16) and hash(cfg)
-    m = MLP.from_config(cfg, in_features=2, out_features=2)
+def test_constructor_validates_with_the_shared_size_check():
+    m = MLP(2, [32, 16], 2, init="xavier")                   # a list read back from config.json
     assert m.hidden_sizes == (32, 16) and m.init == "xavier"
-    assert MLPConfig().hidden == (20,)
-    with pytest.raises(ConfigError, match=r"hidden must be > 0, got \(0, 32\)"):
-        MLPConfig(hidden=(0, 32))
+    assert MLP(2, 8, 2).hidden_sizes == (8,)                  # one integer: one hidden layer, as numpy_nn.MLP
+    assert MLP(2, (), 2).hidden_sizes == ()                   # a linear model
+    with pytest.raises(ConfigError, match=r"hidden_sizes must be > 0, got \(0, 32\)"):
+        MLP(2, (0, 32), 2)
+    with pytest.raises(ConfigError, match=r"hidden_sizes must be a tuple of positive integers, got \(20, 'a'\)"):
+        MLP(2, (20, "a"), 2)
     with pytest.raises(ConfigError, match=r"unknown init 'normal'; valid: he, xavier"):
-        MLPConfig(init="normal")
-    with pytest.raises(TypeError, match="expects an MLPConfig, got dict"):
-        MLP.from_config({"hidden": (4,)}, 2, 2)
+        MLP(2, (4,), 2, init="normal")
     with pytest.raises(ConfigError, match=r"out_features must be a positive integer, got 0"):
         MLP(2, (4,), 0)
 

@@ -316,6 +316,23 @@ def test_model_constructor_validation(cls):
     assert set(INITS) == {"vanilla", "lstm"}
 
 
+@pytest.mark.parametrize("cell", ["vanilla", "lstm"])
+def test_a_generator_or_a_seed_draws_the_same_weights_without_the_global_rng(cell):
+    """Like every model in nnlab.models, the RNNs take a torch.Generator; seed=s is generator=Generator().manual_seed(s)."""
+    cfg = RNNConfig(cell=cell, hidden_dim=8)
+    state = torch.random.get_rng_state()
+    a = build_rnn(cfg, 10, 4, seed=3)
+    b = build_rnn(cfg, 10, 4, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global RNG was not touched
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    cls = LSTM if cell == "lstm" else VanillaRNN
+    with pytest.raises(ConfigError, match="give seed or generator, not both"):
+        cls(10, 8, 4, seed=3, generator=torch.Generator())
+    with pytest.raises(ConfigError, match="generator must be a torch.Generator or None, got int"):
+        cls(10, 8, 4, generator=3)
+
+
 # ---------------------------------------------------------------- source: no torch recurrent modules
 FORBIDDEN_NAMES = {"RNNCell", "LSTMCell", "GRU", "GRUCell", "RNNBase", "_VF", "rnn_tanh", "rnn_tanh_cell",
                    "lstm_cell", "_thnn_fused_lstm_cell"}

@@ -53,6 +53,20 @@ def seed_range(name: str, value) -> str | None:
     return None
 
 
+def sizes_problem(name: str, value) -> str | None:
+    """Layer widths: a tuple or list of positive integers, ``()`` allowed (no hidden layer: a linear model).
+
+    One integer counts as a one-element tuple (as scikit-learn's ``hidden_layer_sizes=100``); NumPy integers
+    count as integers (they register as ``numbers.Integral``). The one hidden-size check of both MLPs."""
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, (tuple, list)) or not all(isinstance(h, Integral) and not isinstance(h, bool) for h in value):
+        return f"{name} must be a tuple of positive integers, got {value!r}"
+    if any(h <= 0 for h in value):
+        return f"{name} must be > 0, got {tuple(value)!r}"
+    return None
+
+
 def one_of(name: str, value, choices: Iterable[str]) -> str | None:
     choices = list(choices)
     if value not in choices:

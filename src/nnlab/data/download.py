@@ -11,12 +11,12 @@ import hashlib
 import http.client
 import os
 import re
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from .._io import check_progress, progress_bar
 from ..errors import DataError, check
 
 __all__ = ["OFFICIAL_URL", "OFFICIAL_MD5", "md5_file", "download_file", "download_cifar10"]
@@ -49,23 +49,29 @@ def _check_args(url, md5, chunk) -> None:
     check(problems, what="download")
 
 
-def _progress_bar(total, initial, name, progress):
-    from tqdm import tqdm
+def _progress_mode(progress) -> str:
+    """``auto | on | off`` (``nnlab._io.progress_enabled``); ``True``/``False`` (older callers) mean auto/off."""
+    if isinstance(progress, bool):
+        return "auto" if progress else "off"
+    return check_progress(progress, "progress")
 
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
-                disable=not (progress and sys.stderr.isatty()), leave=False)
+
+def _progress_bar(total, initial, name, mode: str):
+    return progress_bar(mode=mode, total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+                        desc=name, leave=False)
 
 
-def download_file(url: str, dest, *, md5: str, progress: bool = True, chunk: int = 1 << 20,
+def download_file(url: str, dest, *, md5: str, progress: str | bool = "auto", chunk: int = 1 << 20,
                   timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dest``, resuming ``dest + ".part"``, and verify ``md5``. Returns ``dest``.
 
-    ``progress``: a tqdm bar on stderr, shown only when stderr is a terminal. ``chunk``: bytes per
-    read. ``timeout``: seconds a connection may stay silent. A wrong md5 deletes the downloaded file
+    ``progress``: a tqdm bar on stderr: ``auto`` (only when stderr is a terminal), ``on``, ``off``; ``True``
+    means ``auto``, ``False`` ``off``. ``chunk``: bytes per read. ``timeout``: seconds a connection may stay silent. A wrong md5 deletes the downloaded file
     and raises ``DataError`` naming the expected and actual md5. A dropped connection keeps the
     ``.part`` file and raises ``DataError``: rerun to resume.
     """
     _check_args(url, md5, chunk)
+    progress = _progress_mode(progress)
     md5 = md5.lower()
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
@@ -140,7 +146,8 @@ def download_file(url: str, dest, *, md5: str, progress: bool = True, chunk: int
     raise DataError(f"download of {url} failed: the server does not resume {part} consistently; delete it and retry")
 
 
-def download_cifar10(data_dir=None, *, url: str = OFFICIAL_URL, md5: str = OFFICIAL_MD5, progress: bool = True) -> Path:
+def download_cifar10(data_dir=None, *, url: str = OFFICIAL_URL, md5: str = OFFICIAL_MD5,
+                     progress: str | bool = "auto") -> Path:
     """Download ``cifar-10-python.tar.gz`` into the data folder (see ``resolve_data_dir``); return its path.
 
     An archive already there with the right md5 is kept (no network). One with another md5 is not
@@ -151,6 +158,7 @@ def download_cifar10(data_dir=None, *, url: str = OFFICIAL_URL, md5: str = OFFIC
     url = OFFICIAL_URL if url is None else url
     md5 = OFFICIAL_MD5 if md5 is None else md5
     _check_args(url, md5, 1)
+    _progress_mode(progress)
     dest = resolve_data_dir(data_dir) / ARCHIVE_NAME
     if dest.is_file():
         actual = md5_file(dest)

@@ -11,62 +11,36 @@ squash the gradients (and compute a different loss).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from numbers import Integral
-
 import torch
 from torch import nn
 
-from .._validate import one_of, positive_int
+from .._validate import one_of, positive_int, sizes_problem
 from ..errors import ConfigError, check
 
-__all__ = ["INITS", "MLP", "MLPConfig", "copy_numpy_weights_to_torch", "copy_torch_weights_to_numpy"]
+__all__ = ["INITS", "MLP", "copy_numpy_weights_to_torch", "copy_torch_weights_to_numpy"]
 
+#: weight inits: he = N(0, 2/fan_in) (He et al. 2015, for ReLU) | xavier = U(+-sqrt(6/(fan_in+fan_out)))
+#: (Glorot & Bengio 2010); biases start at 0 either way
 INITS = ("he", "xavier")
-
-
-def _hidden_problem(value) -> str | None:
-    if not isinstance(value, tuple) or not all(isinstance(h, Integral) and not isinstance(h, bool) for h in value):
-        return f"hidden must be a tuple of positive integers, got {value!r}"
-    if any(h <= 0 for h in value):
-        return f"hidden must be > 0, got {value!r}"
-    return None
-
-
-@dataclass(frozen=True)
-class MLPConfig:
-    hidden: tuple[int, ...] = field(
-        default=(20,),
-        metadata={"help": "widths of the hidden layers (units), each followed by a ReLU; () = a linear model"},
-    )
-    init: str = field(
-        default="he",
-        metadata={"help": "weight init: he = N(0, 2/fan_in) (He et al. 2015, for ReLU) | "
-                          "xavier = U(+-sqrt(6/(fan_in+fan_out))) (Glorot & Bengio 2010); biases start at 0"},
-    )
-
-    def __post_init__(self):
-        # A config read back from config.json holds a list: store a tuple so the config stays hashable.
-        if isinstance(self.hidden, list):
-            object.__setattr__(self, "hidden", tuple(self.hidden))
-        check([p for p in (_hidden_problem(self.hidden), one_of("init", self.init, INITS)) if p], what="MLP config")
 
 
 class MLP(nn.Module):
     """``forward(x) -> logits (N, out_features)`` for ``x`` of shape ``(N, in_features)`` or ``(N, *dims)``
     with ``prod(dims) == in_features`` (CIFAR-10 images ``(N, 3, 32, 32)`` with ``in_features = 3072``).
 
-    Weights follow ``init`` (see ``MLPConfig``) and draw from ``generator`` when given (else torch's global
-    RNG); biases start at zero. The same scheme as ``nnlab.numpy_nn.Linear``, so both backends start alike.
+    ``hidden_sizes``: widths of the hidden layers (units), each followed by a ReLU; ``()`` = a linear model. Weights
+    follow ``init`` (see ``INITS``) and draw from ``generator`` when given (else torch's global RNG); biases start
+    at zero. The same scheme as ``nnlab.numpy_nn.Linear``, so both backends start alike. The run's config (what
+    ``config.json`` records) is ``nnlab.experiments.mlp.MLPSpec``, which builds this or the NumPy MLP.
     """
 
     def __init__(self, in_features: int, hidden_sizes=(20,), out_features: int = 10, *, init: str = "he",
                  generator: torch.Generator | None = None):
         super().__init__()
-        if isinstance(hidden_sizes, list):
-            hidden_sizes = tuple(hidden_sizes)
-        check([p for p in (positive_int("in_features", in_features), _hidden_problem(hidden_sizes),
+        check([p for p in (positive_int("in_features", in_features), sizes_problem("hidden_sizes", hidden_sizes),
                            positive_int("out_features", out_features), one_of("init", init, INITS)) if p], what="MLP")
+        if not isinstance(hidden_sizes, (tuple, list)):
+            hidden_sizes = (hidden_sizes,)  # one integer: one hidden layer (as numpy_nn.MLP and scikit-learn)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.hidden_sizes, self.init = tuple(int(h) for h in hidden_sizes), init
         sizes = (self.in_features, *self.hidden_sizes, self.out_features)
@@ -77,13 +51,6 @@ class MLP(nn.Module):
             mods.append(nn.Linear(d_in, d_out))
         self.layers = nn.Sequential(*mods)     # outside `layers`, so indices match numpy_nn's names
         self.reset_parameters(generator)
-
-    @classmethod
-    def from_config(cls, config: MLPConfig, in_features: int, out_features: int, *,
-                    generator: torch.Generator | None = None) -> "MLP":
-        if not isinstance(config, MLPConfig):
-            raise TypeError(f"MLP.from_config expects an MLPConfig, got {type(config).__name__}")
-        return cls(in_features, config.hidden, out_features, init=config.init, generator=generator)
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:

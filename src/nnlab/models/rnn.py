@@ -72,24 +72,25 @@ def _time_major(x: torch.Tensor) -> torch.Tensor:
 
 def _mm_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``(a @ b)^T`` as a view. Why: when one side of a product is thin (D = 10 input features), MKL's sgemm is
-    up to ~8x faster when the thin dimension is the ROW count of the result (measured on a 2-core AMD EPYC
-    CPU: (H, T*B) @ (T*B, 10) 1.3 ms, its transpose (10, T*B) @ (T*B, H) 0.17 ms)."""
+    much faster when the thin dimension is the ROW count of the result (timings: benchmarks/RESULTS.md,
+    "Development timing notes moved from code comments")."""
     return torch.mm(a, b).t()
 
 
 def _consts(ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """0-d ``(1, 2)`` on ``ref``'s device and dtype. Why: in the hot loop a 0-d tensor operand costs about half
-    the dispatch time of a Python scalar (~3 vs ~6 us per (128, 128) op on a 2-core CPU)."""
+    """0-d ``(1, 2)`` on ``ref``'s device and dtype. Why: in the hot loop a 0-d tensor operand dispatches faster
+    than a Python scalar (timings: benchmarks/RESULTS.md)."""
     return ref.new_ones(()), ref.new_full((), 2.0)
 
 
 def _tanh_from_sigmoid_(s: torch.Tensor, one: torch.Tensor, two: torch.Tensor) -> torch.Tensor:
     """In place: s = sigmoid(2a) -> tanh(a) = 2 sigmoid(2a) - 1.
 
-    Why: on the CPUs this was tuned on (AVX2 builds of torch 2.x), ``torch.tanh`` on float32 runs ~3x slower
-    than ``torch.sigmoid``, and the tanh in the recurrence is on the critical path of every step. Doubling a
-    float is exact, so the only extra rounding is in ``2s - 1``: absolute error <= ~2 ulp(1) (~2.4e-7 in
-    float32, ~4.4e-16 in float64), well inside the 1e-5 / 1e-10 agreement the tests ask of nn.RNN/nn.LSTM.
+    Why: on the CPUs this was tuned on (AVX2 builds of torch 2.x), ``torch.tanh`` on float32 runs slower than
+    ``torch.sigmoid`` (timings: benchmarks/RESULTS.md), and the tanh in the recurrence is on the critical path
+    of every step. Doubling a float is exact, so the only extra rounding is in ``2s - 1``: absolute error
+    <= ~2 ulp(1) (~2.4e-7 in float32, ~4.4e-16 in float64), well inside the 1e-5 / 1e-10 agreement the tests
+    ask of nn.RNN/nn.LSTM.
     """
     return s.mul_(two).sub_(one)
 
@@ -236,15 +237,24 @@ class _LSTMRecurrence(torch.autograd.Function):
 # --------------------------------------------------------------------------------------------------------------
 # Modules
 # --------------------------------------------------------------------------------------------------------------
-def _check_sizes(cell: str, input_dim, hidden_dim, num_classes, init, seed) -> None:
+def _check_sizes(cell: str, input_dim, hidden_dim, num_classes, init, seed, generator) -> None:
     problems = [
         positive_int("input_dim", input_dim),
         positive_int("hidden_dim", hidden_dim),
         positive_int("num_classes", num_classes),
         one_of(f"init for cell {cell!r}", init, INITS[cell]),
         None if seed is None else nonneg_int("seed", seed),
+        _generator_problem(seed, generator),
     ]
     check([p for p in problems if p], f"{cell} RNN")
+
+
+def _generator_problem(seed, generator) -> str | None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        return f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+    if generator is not None and seed is not None:
+        return "give seed or generator, not both (seed=s means generator=torch.Generator().manual_seed(s))"
+    return None
 
 
 class RecurrentClassifier(nn.Module):
@@ -300,32 +310,37 @@ class RecurrentClassifier(nn.Module):
             self.b_o.zero_()
 
 
-def _generator(seed: int | None) -> torch.Generator | None:
+def _generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator | None:
+    """The generator the initialisation draws from: ``generator``, else a fresh one seeded with ``seed``, else None
+    (torch's global RNG)."""
+    if generator is not None:
+        return generator
     return None if seed is None else torch.Generator().manual_seed(int(seed))
 
 
 class VanillaRNN(RecurrentClassifier):
     """Elman RNN with tanh, classifying from h_T. Parameters: W_hx (H, D), W_hh (H, H), b_h (H,), W_ph (C, H), b_o (C,).
 
-    ``init``: one of ``INITS["vanilla"]`` (see there). ``seed`` makes the initialisation reproducible without
-    touching the global RNG; ``None`` draws from the global RNG.
+    ``init``: one of ``INITS["vanilla"]`` (see there). The initialisation draws from ``generator`` (a
+    ``torch.Generator``, as every model in ``nnlab.models`` takes) or from a fresh generator seeded with ``seed``,
+    never touching the global RNG; with neither it draws from the global RNG.
     """
 
     _fused = _TanhRecurrence
 
     def __init__(self, input_dim: int, hidden_dim: int, num_classes: int, *, init: str = "xavier",
-                 seed: int | None = None):
-        _check_sizes("vanilla", input_dim, hidden_dim, num_classes, init, seed)
+                 seed: int | None = None, generator: torch.Generator | None = None):
+        _check_sizes("vanilla", input_dim, hidden_dim, num_classes, init, seed, generator)
         super().__init__(input_dim, hidden_dim, num_classes)
         self.init = init
         self.W_hx = nn.Parameter(torch.empty(hidden_dim, input_dim))  # (H, D)
         self.W_hh = nn.Parameter(torch.empty(hidden_dim, hidden_dim))  # (H, H)
         self.b_h = nn.Parameter(torch.empty(hidden_dim))  # (H,)
-        self.reset_parameters(seed)
+        self.reset_parameters(seed, generator=generator)
 
     @torch.no_grad()
-    def reset_parameters(self, seed: int | None = None) -> None:
-        gen = _generator(seed)
+    def reset_parameters(self, seed: int | None = None, *, generator: torch.Generator | None = None) -> None:
+        gen = _generator(seed, generator)
         init = self.init
         if init == "pytorch":
             bound = 1.0 / math.sqrt(self.hidden_dim)
@@ -374,8 +389,8 @@ class LSTM(RecurrentClassifier):
     _fused = _LSTMRecurrence
 
     def __init__(self, input_dim: int, hidden_dim: int, num_classes: int, *, init: str = "xavier",
-                 forget_bias: float = 1.0, seed: int | None = None):
-        _check_sizes("lstm", input_dim, hidden_dim, num_classes, init, seed)
+                 forget_bias: float = 1.0, seed: int | None = None, generator: torch.Generator | None = None):
+        _check_sizes("lstm", input_dim, hidden_dim, num_classes, init, seed, generator)
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or not math.isfinite(forget_bias):
             raise ConfigError(f"forget_bias must be a finite number, got {forget_bias!r}")
         super().__init__(input_dim, hidden_dim, num_classes)
@@ -384,7 +399,7 @@ class LSTM(RecurrentClassifier):
         self.W_x = nn.Parameter(torch.empty(4 * hidden_dim, input_dim))  # (4H, D)
         self.W_h = nn.Parameter(torch.empty(4 * hidden_dim, hidden_dim))  # (4H, H)
         self.b = nn.Parameter(torch.empty(4 * hidden_dim))  # (4H,)
-        self.reset_parameters(seed)
+        self.reset_parameters(seed, generator=generator)
 
     def gate(self, name: str, which: str = "x") -> torch.Tensor:
         """The block of gate ``name`` (a view): ``(H, D)`` of ``W_x`` (which="x"), ``(H, H)`` of ``W_h`` ("h") or
@@ -394,8 +409,8 @@ class LSTM(RecurrentClassifier):
         return {"x": self.W_x, "h": self.W_h, "b": self.b}[which][k * H : (k + 1) * H]
 
     @torch.no_grad()
-    def reset_parameters(self, seed: int | None = None) -> None:
-        gen = _generator(seed)
+    def reset_parameters(self, seed: int | None = None, *, generator: torch.Generator | None = None) -> None:
+        gen = _generator(seed, generator)
         H = self.hidden_dim
         if self.init == "pytorch":
             bound = 1.0 / math.sqrt(H)
@@ -463,11 +478,13 @@ class RNNConfig:
         check([p for p in problems if p], "rnn config")
 
 
-def build_rnn(config: RNNConfig, input_dim: int, num_classes: int, *, seed: int | None = None) -> RecurrentClassifier:
-    """The model ``config`` describes, for inputs with ``input_dim`` features and ``num_classes`` classes."""
+def build_rnn(config: RNNConfig, input_dim: int, num_classes: int, *, seed: int | None = None,
+              generator: torch.Generator | None = None) -> RecurrentClassifier:
+    """The model ``config`` describes, for inputs with ``input_dim`` features and ``num_classes`` classes; its
+    initialisation draws from ``generator`` (or a fresh one seeded with ``seed``)."""
     if not isinstance(config, RNNConfig):
         raise TypeError(f"config must be an RNNConfig, got {type(config).__name__}")
     if config.cell == "lstm":
         return LSTM(input_dim, config.hidden_dim, num_classes, init=config.init,
-                    forget_bias=config.forget_bias, seed=seed)
-    return VanillaRNN(input_dim, config.hidden_dim, num_classes, init=config.init, seed=seed)
+                    forget_bias=config.forget_bias, seed=seed, generator=generator)
+    return VanillaRNN(input_dim, config.hidden_dim, num_classes, init=config.init, seed=seed, generator=generator)

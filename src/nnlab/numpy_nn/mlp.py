@@ -11,21 +11,9 @@ from numbers import Integral
 
 import numpy as np
 
-from .._validate import one_of, positive_int
+from .._validate import one_of, positive_int, sizes_problem
 from ..errors import CheckpointError, ConfigError, check
 from .layers import ACTIVATIONS, Linear, resolve_dtype, resolve_rng
-
-
-def hidden_sizes_problem(name: str, value) -> str | None:
-    """A problem string unless ``value`` is a tuple/list of positive ints (may be empty: a linear model)."""
-    if isinstance(value, (Integral, np.integer)) and not isinstance(value, bool):
-        value = (value,)
-    if not isinstance(value, (tuple, list)) or not all(
-            isinstance(h, (Integral, np.integer)) and not isinstance(h, bool) for h in value):
-        return f"{name} must be a tuple of positive integers, got {value!r}"
-    if any(h <= 0 for h in value):
-        return f"{name} must be > 0, got {tuple(value)!r}"
-    return None
 
 
 class MLP:
@@ -40,7 +28,7 @@ class MLP:
 
     def __init__(self, in_features: int, hidden_sizes=(20,), out_features: int = 2, *, init: str = "he",
                  seed=0, dtype=np.float64, activation: str = "relu"):
-        check([p for p in (positive_int("in_features", in_features), hidden_sizes_problem("hidden_sizes", hidden_sizes),
+        check([p for p in (positive_int("in_features", in_features), sizes_problem("hidden_sizes", hidden_sizes),
                            positive_int("out_features", out_features), one_of("activation", activation, ACTIVATIONS))
                if p], "MLP")
         if isinstance(hidden_sizes, (Integral, np.integer)):
@@ -231,11 +219,10 @@ def train_epoch(model: MLP, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *,
 
     The data are permuted once per epoch (one copy), so each batch is a slice (a view), not a gather.
 
-    Speed note: with tiny batches the cost is per-call overhead, not arithmetic, so a step is kept to ~25 NumPy
+    Speed: with tiny batches the cost is per-call overhead, not arithmetic, so a step is kept to ~25 NumPy
     calls: one optimizer update over the flat parameter vector, no input gradient for the first layer, in-place
-    gradient writes, method reductions (``a.sum()``, not ``np.mean``). On two moons (800 samples, batch 5,
-    hidden 20, one CPU core) an epoch took ~13-21 ms against ~56-84 ms for scikit-learn's
-    ``MLPClassifier(solver="sgd", batch_size=5)``, about 4x (``benchmarks/`` measures it properly).
+    gradient writes, method reductions (``a.sum()``, not ``np.mean``). ``benchmarks/bench_part1.py`` measures it
+    against scikit-learn (timings: ``benchmarks/RESULTS.md``).
     """
     perm = rng.permutation(X.shape[0])
     Xs = np.asarray(X, dtype=model.dtype)[perm]   # (N, D) in the model's dtype, shuffled

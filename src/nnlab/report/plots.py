@@ -2,16 +2,16 @@
 
 Every function builds a ``matplotlib.figure.Figure`` on an Agg canvas directly, without pyplot: no global
 backend switch, no figure registry, so nothing is left open and it is safe in threads, notebooks and on
-machines without a display. Each writes its PNG atomically (a temporary file in the same folder, then
-``os.replace``), creates missing parent folders and returns the path it wrote. Accuracies come in as
-fractions (0-1) and are shown as percent.
+machines without a display. Each writes its PNG atomically (``nnlab._io.atomic_write_bytes``: a temporary
+file in the same folder, then a rename), creates missing parent folders and returns the path it wrote.
+Accuracies come in as fractions (0-1) and are shown as percent.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import uuid
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+from .._io import atomic_write_bytes
 from ..errors import DataError
 from .tables import read_metrics_csv
 
@@ -38,19 +39,15 @@ def _new_figure(figsize: tuple[float, float]) -> Figure:
 
 
 def _save(fig: Figure, out_png: str | os.PathLike) -> Path:
-    """Write ``fig`` as PNG to ``out_png`` atomically; a reader never sees a half-written file."""
+    """Write ``fig`` as PNG to ``out_png`` atomically (``nnlab._io``); a reader never sees a half-written file."""
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    buf = io.BytesIO()
     try:
-        with open(tmp, "xb") as fh:  # "x": never clobber another writer's temp file
-            fig.savefig(fh, format="png", dpi=DPI)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        fig.savefig(buf, format="png", dpi=DPI)
     finally:
         fig.clear()  # drop the artists now; the figure itself is garbage once we return
+    atomic_write_bytes(out, buf.getvalue())
     return out
 
 

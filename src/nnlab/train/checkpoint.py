@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from .._io import atomic_write_bytes
 from ..errors import CheckpointError, TrainingDiverged
-from .runfolder import atomic_write_bytes
 
 FORMAT = "nnlab-checkpoint-v1"
 #: The first torch whose ``torch.load(weights_only=True)`` cannot be made to run code (CVE-2025-32434, fixed in 2.6).

@@ -6,8 +6,10 @@ them, so each default is written exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from .._io import PROGRESS_MODES
 from .._validate import in_range, nonneg_float, nonneg_int, one_of, positive_float, positive_int, seed_range
 from ..errors import check
 
@@ -101,6 +103,24 @@ class TrainConfig:
             in_range("early_stop_accuracy", self.early_stop_accuracy, 0, 1),
             positive_int("early_stop_patience", self.early_stop_patience),
             positive_int("eval_batch_size", self.eval_batch_size),
-            one_of("progress", self.progress, ("auto", "on", "off")),
+            one_of("progress", self.progress, PROGRESS_MODES),
         ]
         check([p for p in problems if p], "training config")
+
+
+def from_record(cls, section: dict, **overrides):
+    """Rebuild the config dataclass ``cls`` from its section of a run's config record (``config.json``, a
+    checkpoint's ``config``), with ``overrides`` on top.
+
+    Keys that ``cls`` does not (or no longer) have are dropped, so a record written by another nnlab version
+    still loads; missing keys take the dataclass defaults; the values are validated as always. For any config
+    dataclass (``OptimConfig``, ``RNNConfig``, ``PalindromeConfig``, ...)."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"from_record needs a config dataclass, got {cls!r}")
+    if not isinstance(section, dict):
+        raise TypeError(f"the record's {cls.__name__} section must be a dict, got {type(section).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:  # overrides come from code, not from the record: a wrong name is a bug, never ignored
+        raise TypeError(f"{cls.__name__} has no field {', '.join(map(repr, unknown))}; valid: {', '.join(sorted(names))}")
+    return cls(**{k: v for k, v in {**section, **overrides}.items() if k in names})

@@ -6,6 +6,10 @@
         at each period end (an epoch, or eval_every steps): evaluate, append a metrics row,
             write metrics.csv and the checkpoint (atomically), check for NaN, maybe stop early
         every checkpoint_every steps: a mid-period checkpoint (accumulators included)
+    summary.json last (its presence marks the run folder complete)
+
+``fit`` reads in that order: ``_resume``, the step loop, ``_evaluate_period``, ``_summary``, ``_finish``. The loop
+writes metrics and checkpoints only; figures are drawn by the caller from the saved files.
 
 The checkpoint holds the learner state (model, optimizer, EMA, RNG), the next step and every metrics
 row so far, so ``metrics.csv`` is rewritten whole from it: a resumed run can neither drop nor repeat rows.
@@ -14,11 +18,11 @@ row so far, so ``metrics.csv`` is rewritten whole from it: a resumed run can nei
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .._io import progress_bar
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from .checkpoint import config_differences, load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -49,11 +53,16 @@ def check_watchable(cfg: TrainConfig, data: TaskData) -> None:
                           "--val-fraction > 0 on moons/circles) or turn early stopping off (--early-stop-accuracy 0)")
 
 
-def _progress(cfg: TrainConfig, total: int, initial: int, desc: str):
-    from tqdm import tqdm
+@dataclass
+class _LoopState:
+    """Where the loop stands: all a checkpoint holds besides the learner, so that a resume is exact."""
 
-    disable = cfg.progress == "off" or (cfg.progress == "auto" and not sys.stderr.isatty())
-    return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=disable, leave=False, dynamic_ncols=True)
+    step: int = 0  # optimizer updates done
+    rows: list = field(default_factory=list)  # metrics rows so far, one per period (metrics.csv is rewritten from them)
+    first_hit: int | None = None  # the step at which validation accuracy first reached the early-stop target
+    streak: int = 0  # periods in a row at or above that target
+    elapsed: float = 0.0  # seconds of training before this process started (a resumed run)
+    stopped_early: bool = False
 
 
 def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config_record: dict,
@@ -61,123 +70,154 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
         figures: Callable | None = None) -> dict:
     """Train ``learner`` on ``data``; write the run folder (rank 0); return the summary dict.
 
-    The loop writes metrics and checkpoints only; ``figures(run_dir, summary, data)``, given by the caller, draws
-    the run's figures from the saved files just before ``summary.json`` marks the folder complete."""
-    steps_per_epoch = data.train.steps_per_epoch
-    if cfg.steps:
-        total = cfg.steps
-        period = cfg.eval_every or max(1, math.ceil(total / 20))
-    else:
-        total = cfg.epochs * steps_per_epoch
-        period = cfg.eval_every or steps_per_epoch
-    if dry_run:
-        total, period = 1, 1
+    Writes ``config.json``, ``metrics.csv`` and ``checkpoint.pt`` as it goes and ``summary.json`` last (its presence
+    marks the folder complete); a dry run writes nothing. Figures are the caller's, drawn from the saved files.
+    ``figures(run_dir, summary, data)`` is kept for callers that still pass it: it runs just before ``summary.json``.
+    """
     check_watchable(cfg, data)
-    start, rows, first_hit, streak = 0, [], None, 0
-    elapsed_before, stopped_early = 0.0, False
-    ckpt_path = run.file("checkpoint.pt") if run is not None else None
-
-    if run is not None and not dry_run:
-        if resume and ckpt_path.exists():
-            st = load_checkpoint(ckpt_path)
-            diffs = config_differences(st.get("config", {}), _strip(config_record), ignore=RESUME_MAY_DIFFER)
-            if diffs:
-                raise CheckpointError(f"cannot resume {str(run.path)!r}: it holds a different run:\n  - " + "\n  - ".join(diffs[:10]))
-            try:
-                learner.load_state_dict(st["learner"])
-            except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
-                raise CheckpointError(f"cannot resume {str(run.path)!r}: checkpoint does not fit this model ({str(e).splitlines()[0][:200]})") from None
-            start, rows = int(st["step"]), list(st["rows"])
-            first_hit, streak = st.get("first_hit"), int(st.get("streak", 0))
-            elapsed_before = float(st.get("elapsed", 0.0))
-            stopped_early = bool(st.get("stopped_early", False))
-        elif not resume and (ckpt_path.exists() or run.file("summary.json").exists()):
-            raise ConfigError(f"{str(run.path)!r} already holds a run; pass --resume to continue it, or choose another --out")
-        if is_main:
-            write_json(run.file("config.json"), config_record)
-
-    t0 = time.perf_counter() - elapsed_before
-
-    def checkpoint(step: int, period_end: bool):
-        if run is None or dry_run:
-            return
-        if is_main:
-            save_checkpoint(ckpt_path, {
-                "config": _strip(config_record), "learner": learner.state_dict(), "step": step, "rows": rows,
-                "first_hit": first_hit, "streak": streak, "elapsed": time.perf_counter() - t0,
-                "stopped_early": stopped_early, "total_steps": total,
-            })
-
-    def diverged(step_lo: int, step_hi: int):
-        raise TrainingDiverged(
-            f"the loss or a gradient became NaN/inf between steps {step_lo} and {step_hi} "
-            f"(lr {learner.current_lr(max(0, step_hi - 1)):.3g}); training stopped. "
-            + (f"The last good checkpoint in {str(run.path)!r} is kept and resumable. " if ckpt_path is not None and ckpt_path.exists()
-               else "No checkpoint had been written yet. ")
-            + "Lower --lr or set --clip-grad-norm.")
-
-    bar = _progress(cfg, total, start, desc) if is_main else None
-    step = start
-    last_safe = start
-    last_test = None  # the test EvalResult of the last period, reused when that period ended training
+    per_epoch = data.train.steps_per_epoch
+    total, period = _length(cfg, per_epoch, dry_run)
+    out = run if run is not None and not dry_run else None  # the folder this run writes (None: it writes nothing)
+    st = _resume(learner, out, config_record, resume) if out is not None else _LoopState()
+    if out is not None and is_main:
+        write_json(out.file("config.json"), config_record)
+    t0 = time.perf_counter() - st.elapsed
+    bar = progress_bar(mode=cfg.progress, total=total, initial=st.step, desc=desc, unit="step", leave=False,
+                       dynamic_ncols=True) if is_main else None
+    last_safe = st.step  # the last step whose state is known finite (divergence is reported since then)
+    last_test = None  # the test EvalResult of the last period, reused by the summary when that period ended training
     try:
-        while step < total and not stopped_early:
-            epoch, index = divmod(step, steps_per_epoch)
+        while st.step < total and not st.stopped_early:
+            epoch, index = divmod(st.step, per_epoch)
             x, y = data.train.batch(epoch, index)
-            learner.train_step(x, y, step)
-            step += 1
+            learner.train_step(x, y, st.step)
+            st.step += 1
             if bar is not None:
                 bar.update(1)
-            if step % period == 0 or step == total:
-                tr_loss, tr_acc, finite = learner.train_stats()
-                if not finite:
-                    diverged(last_safe, step)
-                learner.reset_train_stats()
-                row = {"epoch": (step // steps_per_epoch) if not cfg.steps else len(rows) + 1, "step": step,
-                       "train_loss": tr_loss, "train_accuracy": tr_acc, "lr": learner.current_lr(step - 1)}
-                if data.val is not None:
-                    ev = learner.evaluate(data.val, cfg.eval_batch_size)
-                    row["val_loss"], row["val_accuracy"] = ev.loss, ev.accuracy
-                ev = last_test = learner.evaluate(data.test, cfg.eval_batch_size)
-                row["test_loss"], row["test_accuracy"] = ev.loss, ev.accuracy
-                if not all(math.isfinite(row[k]) for k in ("val_loss", "test_loss") if k in row):
-                    diverged(last_safe, step)  # the last update blew the weights up: no row, no checkpoint
-                row["seconds"] = round(time.perf_counter() - t0, 3)
-                rows.append(row)
-                if cfg.early_stop_accuracy > 0:
-                    if row["val_accuracy"] >= cfg.early_stop_accuracy:  # never the test split (checked above)
-                        streak += 1
-                        first_hit = step if first_hit is None else first_hit
-                        stopped_early = streak >= cfg.early_stop_patience
-                    else:
-                        streak = 0
+            if st.step % period == 0 or st.step == total:
+                last_test = _evaluate_period(learner, data, cfg, st, t0, last_safe, run)
                 if bar is not None:
-                    bar.set_postfix(loss=f"{tr_loss:.3f}", acc=f"{row.get('val_accuracy', row['test_accuracy']):.3f}")
-                if run is not None and is_main and not dry_run:
-                    write_metrics_csv(run.file("metrics.csv"), rows)
-                checkpoint(step, True)
-                last_safe = step
-            elif cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and run is not None:
-                _, _, finite = learner.train_stats()
-                if not finite:
-                    diverged(last_safe, step)
-                checkpoint(step, False)
-                last_safe = step
+                    row = st.rows[-1]
+                    bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row.get('val_accuracy', row['test_accuracy']):.3f}")
+                if out is not None and is_main:
+                    write_metrics_csv(out.file("metrics.csv"), st.rows)
+                    _checkpoint(out, learner, st, config_record, t0, total)
+                last_safe = st.step
+            elif cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0 and out is not None:
+                _train_stats(learner, run, last_safe, st.step)  # a mid-period checkpoint (accumulators included)
+                if is_main:
+                    _checkpoint(out, learner, st, config_record, t0, total)
+                last_safe = st.step
     finally:
         if bar is not None:
             bar.close()
-
     wall = time.perf_counter() - t0
-    ended_on_period = last_test is not None and rows and rows[-1]["step"] == step
+    ended_on_period = last_test is not None and st.rows and st.rows[-1]["step"] == st.step
     final_test = last_test if ended_on_period else learner.evaluate(data.test, cfg.eval_batch_size)
-    last = rows[-1] if rows else {}
+    summary = _summary(learner, data, cfg, config_record, st, final_test, wall, dry_run)
+    if out is not None and is_main:
+        _finish(out, learner, data, summary, figures)
+    return summary
+
+
+def _length(cfg: TrainConfig, steps_per_epoch: int, dry_run: bool) -> tuple[int, int]:
+    """(total optimizer steps, steps per evaluation period): epochs or ``--steps``; a dry run is one step."""
+    if dry_run:
+        return 1, 1
+    if cfg.steps:
+        return cfg.steps, cfg.eval_every or max(1, math.ceil(cfg.steps / 20))
+    return cfg.epochs * steps_per_epoch, cfg.eval_every or steps_per_epoch
+
+
+def _resume(learner, run: RunDir, config_record: dict, resume: bool) -> _LoopState:
+    """The state to start from: the checkpoint's with ``resume`` (the learner loaded from it), else a fresh one.
+    Refuses a checkpoint of another run, and, without ``resume``, a folder that already holds a run."""
+    ckpt = run.file("checkpoint.pt")
+    if not resume:
+        if ckpt.exists() or run.file("summary.json").exists():
+            raise ConfigError(f"{str(run.path)!r} already holds a run; pass --resume to continue it, or choose another --out")
+        return _LoopState()
+    if not ckpt.exists():
+        return _LoopState()
+    saved = load_checkpoint(ckpt)
+    diffs = config_differences(saved.get("config", {}), _strip(config_record), ignore=RESUME_MAY_DIFFER)
+    if diffs:
+        raise CheckpointError(f"cannot resume {str(run.path)!r}: it holds a different run:\n  - " + "\n  - ".join(diffs[:10]))
+    try:
+        learner.load_state_dict(saved["learner"])
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"cannot resume {str(run.path)!r}: checkpoint does not fit this model "
+                              f"({str(e).splitlines()[0][:200]})") from None
+    return _LoopState(step=int(saved["step"]), rows=list(saved["rows"]), first_hit=saved.get("first_hit"),
+                      streak=int(saved.get("streak", 0)), elapsed=float(saved.get("elapsed", 0.0)),
+                      stopped_early=bool(saved.get("stopped_early", False)))
+
+
+def _evaluate_period(learner, data: TaskData, cfg: TrainConfig, st: _LoopState, t0: float, last_safe: int, run) -> Any:
+    """The end of a period: the training stats, validation and test evaluation, one metrics row appended to
+    ``st.rows``, early stopping updated. Returns the test EvalResult. Raises ``TrainingDiverged`` (and appends
+    nothing) when the period's losses are not finite."""
+    tr_loss, tr_acc = _train_stats(learner, run, last_safe, st.step)
+    learner.reset_train_stats()
+    row = {"epoch": len(st.rows) + 1 if cfg.steps else st.step // data.train.steps_per_epoch, "step": st.step,
+           "train_loss": tr_loss, "train_accuracy": tr_acc, "lr": learner.current_lr(st.step - 1)}
+    if data.val is not None:
+        val = learner.evaluate(data.val, cfg.eval_batch_size)
+        row["val_loss"], row["val_accuracy"] = val.loss, val.accuracy
+    test = learner.evaluate(data.test, cfg.eval_batch_size)
+    row["test_loss"], row["test_accuracy"] = test.loss, test.accuracy
+    if not all(math.isfinite(row[k]) for k in ("val_loss", "test_loss") if k in row):
+        raise _diverged(learner, run, last_safe, st.step)  # the last update blew the weights up: no row, no checkpoint
+    row["seconds"] = round(time.perf_counter() - t0, 3)
+    st.rows.append(row)
+    if cfg.early_stop_accuracy > 0:
+        if row["val_accuracy"] >= cfg.early_stop_accuracy:  # never the test split (check_watchable)
+            st.streak += 1
+            st.first_hit = st.step if st.first_hit is None else st.first_hit
+            st.stopped_early = st.streak >= cfg.early_stop_patience
+        else:
+            st.streak = 0
+    return test
+
+
+def _train_stats(learner, run, last_safe: int, step: int) -> tuple[float, float]:
+    """(mean training loss, accuracy) since the last reset; ``TrainingDiverged`` if a loss or gradient was NaN/inf."""
+    loss, accuracy, finite = learner.train_stats()
+    if not finite:
+        raise _diverged(learner, run, last_safe, step)
+    return loss, accuracy
+
+
+def _diverged(learner, run, step_lo: int, step_hi: int) -> TrainingDiverged:
+    ckpt = run.file("checkpoint.pt") if run is not None else None
+    return TrainingDiverged(
+        f"the loss or a gradient became NaN/inf between steps {step_lo} and {step_hi} "
+        f"(lr {learner.current_lr(max(0, step_hi - 1)):.3g}); training stopped. "
+        + (f"The last good checkpoint in {str(run.path)!r} is kept and resumable. " if ckpt is not None and ckpt.exists()
+           else "No checkpoint had been written yet. ")
+        + "Lower --lr or set --clip-grad-norm.")
+
+
+def _checkpoint(run: RunDir, learner, st: _LoopState, config_record: dict, t0: float, total: int) -> None:
+    """The whole resumable state, atomically (format: ``nnlab.train.checkpoint``)."""
+    save_checkpoint(run.file("checkpoint.pt"), {
+        "config": _strip(config_record), "learner": learner.state_dict(), "step": st.step, "rows": st.rows,
+        "first_hit": st.first_hit, "streak": st.streak, "elapsed": time.perf_counter() - t0,
+        "stopped_early": st.stopped_early, "total_steps": total,
+    })
+
+
+def _summary(learner, data: TaskData, cfg: TrainConfig, config_record: dict, st: _LoopState, final_test, wall: float,
+             dry_run: bool) -> dict:
+    """``summary.json``: the final test evaluation, the last row's train/val figures, provenance and data facts."""
+    last = st.rows[-1] if st.rows else {}
     summary = {
         "model": config_record.get("model_name"), "backend": learner.backend, "dataset": data.info.get("dataset"),
         "seed": cfg.seed, "test_accuracy": final_test.accuracy, "test_loss": final_test.loss,
         "train_accuracy": last.get("train_accuracy"), "train_loss": last.get("train_loss"),
         "val_accuracy": last.get("val_accuracy"), "val_loss": last.get("val_loss"),
-        "steps": step, "epochs_completed": step / steps_per_epoch, "wall_time_s": round(wall, 3),
-        "stopped_early": stopped_early, "steps_to_target": first_hit,
+        "steps": st.step, "epochs_completed": st.step / data.train.steps_per_epoch, "wall_time_s": round(wall, 3),
+        "stopped_early": st.stopped_early, "steps_to_target": st.first_hit,
         "device": str(getattr(learner, "device", None) or "cpu"), "precision": getattr(learner, "precision", None),
         "cpu_threads": _cpu_threads(learner), "nnlab_version": config_record.get("nnlab_version"),
         "git_commit": config_record.get("git_commit"), "dry_run": dry_run, **{f"data_{k}": v for k, v in data.info.items()},
@@ -186,14 +226,17 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
         cm = final_test.confusion
         summary["per_class_accuracy"] = {name: float(cm[i, i] / max(1, cm[i].sum())) for i, name in enumerate(data.class_names)}
         summary["confusion_matrix"] = cm.tolist()
-    if run is not None and is_main and not dry_run:
-        # summary.json last: its presence means the run folder is complete (a sweep reuses such a folder as is)
-        if figures is not None:
-            figures(run, summary, data)
-        if data.extra_outputs is not None:
-            data.extra_outputs(learner, run)
-        write_json(run.file("summary.json"), summary)
     return summary
+
+
+def _finish(run: RunDir, learner, data: TaskData, summary: dict, figures: Callable | None) -> None:
+    """Rank 0's last writes. ``summary.json`` comes last: its presence means the run folder is complete (a sweep
+    reuses such a folder as is), so whatever a caller hooks in here is in the folder before it."""
+    if figures is not None:  # kept for callers that pass it; the loop itself draws nothing
+        figures(run, summary, data)
+    if data.extra_outputs is not None:
+        data.extra_outputs(learner, run)
+    write_json(run.file("summary.json"), summary)
 
 
 def _cpu_threads(learner) -> int | None:

@@ -8,8 +8,7 @@
   and says so once.
 * MPS and anything else: fp32.
 
-Measured on a 2-core AVX512-BF16 CPU, the report's VGG, one training step: bf16 autocast + channels_last runs
-1.4-1.85x the fp32 images/s (batch 32-128; benchmarks/RESULTS.md).
+What bf16 gains over fp32 on a CPU with native bf16 is measured in benchmarks/RESULTS.md ("Part II").
 """
 
 from __future__ import annotations

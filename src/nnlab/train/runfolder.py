@@ -1,8 +1,9 @@
-"""The run folder: atomic writes, a lock against a second writer, the metrics CSV and the summary.
+"""The run folder: a lock against a second writer, the metrics CSV, JSON files and provenance.
 
-Every file is written whole to a temporary name in the same folder, fsynced, then renamed over the
-target, so a crash at any moment leaves either the old file or the new one, never half of one (plus, after
-a ``kill -9``, a ``.<name>.*.tmp`` file, removed by the next process that takes the folder's lock).
+Every file is written with the package's one atomic write (``nnlab._io.atomic_write_bytes``: a temporary
+name in the same folder, fsync, rename), so a crash at any moment leaves either the old file or the new one,
+never half of one (plus, after a ``kill -9``, a ``.<name>.*.tmp`` file, removed by the next process that takes
+the folder's lock).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import io
 import json
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__
+from .._io import TEMP_GLOB, atomic_write_bytes, atomic_write_text  # noqa: F401 - re-exported: callers import them here
 from ..errors import ConfigError, RunLockedError
 
 METRIC_COLUMNS = (
@@ -24,86 +27,15 @@ METRIC_COLUMNS = (
 )
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    """The process umask, read without changing it (``os.umask`` would, racing other threads)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-#: mode of every file written here: what ``open(path, "w")`` would give (mkstemp alone makes 0600)
-_FILE_MODE = 0o666 & ~_umask()
-
-#: temporary files of :func:`atomic_write_bytes`: ``.<target name>.<random>.tmp``
-TEMP_GLOB = ".*.tmp"
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all: a temp file in the same folder, fsync, rename.
-
-    A failure (a full disk, a read-only folder) removes the temp file, leaves any previous ``path``
-    untouched and raises ``OSError`` naming ``path``. A process killed in between leaves the old file and a
-    temp file, which the next :class:`RunDir` owner removes.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), _FILE_MODE)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        if isinstance(e, OSError) and e.errno is not None and e.filename != str(path):
-            # say which file could not be written (ENOSPC from write/fsync carries no name; mkstemp's names the temp)
-            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def write_json(path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
 def _json_default(o):
-    try:
-        import numpy as np
-
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
     if isinstance(o, (set, frozenset)):
         return sorted(o)
     if isinstance(o, Path):
