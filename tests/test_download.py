@@ -38,11 +38,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             assert rng.startswith("bytes=") and rng.endswith("-"), rng  # the only form the client sends
             start = int(rng[len("bytes="):-1])
             if start >= len(body):
+                srv.statuses.append(416)  # before the reply: the client may check statuses as soon as it has it
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(body)}")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                srv.statuses.append(416)
                 return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
@@ -217,4 +217,4 @@ def test_download_cifar10_does_not_overwrite_another_archive(server, archive, tm
 def test_official_source():
     assert OFFICIAL_URL == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
     assert OFFICIAL_MD5 == "c58f30108f718f92721af3b95e74349a"
-    assert dl.download_cifar10.__kwdefaults__ == {"url": OFFICIAL_URL, "md5": OFFICIAL_MD5, "progress": True}
+    assert dl.download_cifar10.__kwdefaults__ == {"url": OFFICIAL_URL, "md5": OFFICIAL_MD5, "progress": "auto"}
