@@ -8,7 +8,7 @@ meaningful; the loading part is then skipped).
    then ``--load-repeats`` more calls, each a cache hit; the figure is their median. Target < 1 s.
 
 2. MLP epoch on a fixed subset (``--subset`` images, default 10,000), the ``seed`` recipe's MLP
-   (RECIPES["mlp"]["seed"]: hidden (256,), SGD lr 0.01 momentum 0.9, batch 64):
+   (recipes.resolve("mlp-cifar10", "seed"): hidden (256,), SGD lr 0.01 momentum 0.9, batch 64):
      ours       nnlab.experiments.cifar.load_cifar_task (uint8 tensor on the device, a batch is an index into it,
                 normalised per batch in one op by ArraySource's ``prepare``) + build_mlp_learner's TorchLearner,
                 driven by the body of nnlab.train.loop.fit (``src.batch`` + ``learner.train_step``)
@@ -55,8 +55,9 @@ from _common import (add_common_args, textbook_epoch, add_fused_arg, emit, fused
 from nnlab.data import device_batches as db
 from nnlab.data.cifar10 import MEAN, STD, load_cifar10
 from nnlab.errors import DataError
-from nnlab.experiments.cifar import RECIPES, CifarDataConfig, load_cifar_task
+from nnlab.experiments.cifar import CifarDataConfig, load_cifar_task
 from nnlab.experiments.mlp import MLPSpec, build_mlp_learner
+from nnlab.experiments.recipes import resolve
 from nnlab.models.mlp import MLP as TorchMLP
 from nnlab.models.vgg import VGG, VGGConfig
 from nnlab.train.config import OptimConfig, ScheduleConfig, TrainConfig
@@ -191,7 +192,7 @@ def main(argv=None) -> dict:
     sub_x, sub_y = np.ascontiguousarray(train_x[:n]), np.asarray(train_y[:n], dtype=np.int64)
 
     # -- 2. MLP epoch -------------------------------------------------------------------------------------
-    r = RECIPES["mlp"]["seed"]
+    r = resolve("mlp-cifar10", "seed")
     optim = OptimConfig(**r["optim"])
     schedule = ScheduleConfig(**r["schedule"])
     bs = r["train"]["batch_size"]
@@ -200,7 +201,7 @@ def main(argv=None) -> dict:
                             device=str(device), progress="off")
     if real:  # the CLI's own data path
         task = load_cifar_task(CifarDataConfig(data_dir=args.data_dir, val_size=0, train_subset=n, test_subset=100),
-                               train_cfg, device, flat=True)
+                               train_cfg, device)
         src = task.train
         prepare = src.prepare
     else:
@@ -259,7 +260,7 @@ def main(argv=None) -> dict:
     # -- 3. VGG throughput --------------------------------------------------------------------------------
     vgg_rows = []
     if "vgg" not in skip:
-        rc = RECIPES["cnn"]["seed"]
+        rc = resolve("cnn", "seed")
         vb = rc["train"]["batch_size"]  # 32
         voptim = OptimConfig(**rc["optim"])  # Adam lr 1e-4
         vcfg = TrainConfig(**{**rc["train"], "steps": 10**6}, seed=seed, device=str(device), progress="off")

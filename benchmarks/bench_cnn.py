@@ -36,7 +36,8 @@ from _common import add_common_args, emit, interleaved, machine_info, median, pa
 from nnlab.data import device_batches as db
 from nnlab.data.cifar10 import MEAN, STD
 from nnlab.errors import DataError
-from nnlab.experiments.cifar import RECIPES, CifarDataConfig, load_cifar_task
+from nnlab.experiments.cifar import CifarDataConfig, load_cifar_task
+from nnlab.experiments.recipes import resolve
 from nnlab.models.conv import Conv3x3
 from nnlab.models.vgg import VGG, VGGConfig
 from nnlab.train.config import OptimConfig, ScheduleConfig, TrainConfig
@@ -56,7 +57,7 @@ def _task(recipe: dict, batch: int, device, data_dir):
     data = CifarDataConfig(**{**recipe.get("data", {}), "data_dir": data_dir})
     train = TrainConfig(**{**recipe["train"], "batch_size": batch, "progress": "off"})
     try:
-        return load_cifar_task(data, train, device, flat=False).train, "CIFAR-10"
+        return load_cifar_task(data, train, device).train, "CIFAR-10"
     except DataError as e:
         print(f"note: {str(e).splitlines()[0][:120]}... using random images", file=sys.stderr)
     from nnlab.train.sources import ArraySource
@@ -95,7 +96,7 @@ def _bare(optim: OptimConfig, device, *, bf16: bool, channels_last: bool, batche
 
 
 def bench_recipe(name: str, args, device, sync) -> tuple[dict, list]:
-    r = RECIPES["cnn"][name]
+    r = resolve("cnn", name)
     batch = 8 if args.quick else r["train"]["batch_size"]
     src, data_name = _task(r, batch, device, args.data_dir)
     optim = OptimConfig(**r["optim"])

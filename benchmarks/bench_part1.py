@@ -46,7 +46,8 @@ from _common import (add_common_args, textbook_epoch, add_fused_arg, emit, fused
                      median, paired_ratio, print_table, repeat_calls, set_fused, stats)
 
 from nnlab.data.toy import ToyDataConfig
-from nnlab.experiments.mlp import TOY_DEFAULTS, MLPSpec, setup_toy
+from nnlab.experiments.mlp import MLPSpec, setup_toy
+from nnlab.experiments.recipes import resolve
 from nnlab.models.mlp import MLP as TorchMLP
 from nnlab.numpy_nn import MLP as NumpyMLP
 from nnlab.numpy_nn import SGD as NumpySGD
@@ -227,8 +228,9 @@ def main(argv=None) -> dict:
     batch, hidden = 5, (20,)
     modes = fused_modes(args.fused)
     data_cfg = ToyDataConfig(dataset="moons", n_samples=1000)
-    optim = OptimConfig(**TOY_DEFAULTS["optim"])  # SGD lr 0.05, momentum 0.9 (the CLI's defaults)
-    schedule = ScheduleConfig(**TOY_DEFAULTS["schedule"])
+    best = resolve("mlp-toy", "best")
+    optim = OptimConfig(**best["optim"])  # SGD lr 0.05, momentum 0.9 (the `best` recipe)
+    schedule = ScheduleConfig(**best["schedule"])
     train = TrainConfig(epochs=args.warmup + args.repeats + 1, batch_size=batch, seed=args.seed, device="cpu", progress="off")
 
     np_times, np_learner, np_data = numpy_part(args, data_cfg, optim, schedule, train, hidden, batch)

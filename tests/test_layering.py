@@ -59,3 +59,22 @@ def test_the_checker_sees_relative_absolute_and_function_level_imports():
     text = "import nnlab.report.tables\ndef f():\n    from ..cli import main\n    from ..train.loop import fit\n    from . import common\n"
     assert _nnlab_imports(text, ("experiments", "x.py")) == {"cli", "train", "report", "experiments"}
     assert _nnlab_imports("from .. import cli\n", ("experiments", "x.py")) == {"cli"}
+
+
+LAYERS = {"numpy_nn", "models", "data", "train", "experiments", "report", "cli"}
+
+
+def test_only_the_entry_point_imports_the_cli():
+    """The CLI parses and dispatches; what two commands share lives below it, so no module imports it back."""
+    bad = [str(p.relative_to(SRC)) for p in sorted(SRC.rglob("*.py")) if p.name not in ("cli.py", "__main__.py")
+           and "cli" in _nnlab_imports(p.read_text(encoding="utf-8"), p.relative_to(SRC).parts)]
+    assert not bad, "modules importing nnlab.cli: " + ", ".join(bad)
+
+
+@pytest.mark.parametrize("name", ["_io.py", "_validate.py", "errors.py"])
+def test_shared_base_modules_import_no_layer(name):
+    """The modules every layer may import (one atomic write, validators, errors) sit below all of them."""
+    path = SRC / name
+    if not path.exists():
+        pytest.skip(f"{name} not in this tree")
+    assert not _nnlab_imports(path.read_text(encoding="utf-8"), (name,)) & LAYERS

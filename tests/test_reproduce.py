@@ -411,12 +411,13 @@ def test_part1_seed_recipe_is_the_reports_optimizer_per_backend(smoke):
 def test_part1_overrides_layer_per_backend():
     from nnlab.errors import ConfigError
     from nnlab.experiments.part1 import resolve_overrides
+    from nnlab.experiments.recipes import RECIPES
 
-    seed = rp.PART1_RECIPES["seed"]
+    seed = RECIPES["mlp-toy"]["seed"]
     assert resolve_overrides(seed, "torch")["optim"] == {"optimizer": "adam", "lr": 1e-3, "momentum": 0.0}
     assert resolve_overrides(seed, "numpy")["optim"] == {"optimizer": "sgd", "lr": 0.05, "momentum": 0.0}
     assert resolve_overrides(seed, "numpy")["schedule"] == resolve_overrides(seed, "torch")["schedule"] == {"schedule": "constant"}
-    assert all(v == {} for v in resolve_overrides(rp.PART1_RECIPES["best"], "torch").values())
+    assert all(v == {} for v in resolve_overrides(RECIPES["mlp-toy"]["best"], "torch").values())
     both = {"train": {"epochs": 3, "batch_size": 5}, "torch": {"train": {"epochs": 5}}}  # the backend's layer on top
     assert resolve_overrides(both, "torch")["train"] == {"epochs": 5, "batch_size": 5}
     assert resolve_overrides(both, "numpy")["train"] == {"epochs": 3, "batch_size": 5}

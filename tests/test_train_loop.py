@@ -27,7 +27,8 @@ def _rows(path):
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_run_folder_contract(tmp_path, backend):
     out = tmp_path / "run"
-    assert main(["train", "mlp", "--backend", backend, "--dataset", "moons", *FAST, "--seed", "1", "--out", str(out)]) == 0
+    assert main(["train", "mlp", "--backend", backend, "--dataset", "moons", "--recipe", "best", *FAST, "--seed", "1",
+                 "--out", str(out)]) == 0
     for name in ("config.json", "metrics.csv", "summary.json", "curves.png", "decision_boundary.png",
                  "decision_grid.npz", "checkpoint.pt"):
         assert (out / name).stat().st_size > 0, name
@@ -50,7 +51,8 @@ def test_moons_accuracy_floor_short_training(tmp_path):
     """A few seconds of training reach >= 95% test accuracy on moons (both backends)."""
     for backend in ("numpy", "torch"):
         out = tmp_path / backend
-        assert main(["train", "mlp", "--backend", backend, "--epochs", "10", "--progress", "off", "--out", str(out)]) == 0
+        assert main(["train", "mlp", "--backend", backend, "--recipe", "best", "--epochs", "10", "--progress", "off",
+                     "--out", str(out)]) == 0
         assert json.loads((out / "summary.json").read_text())["test_accuracy"] >= 0.95
 
 
@@ -78,7 +80,7 @@ def _cli(*args, **kw):
     (["--hidden", "20,x"], "hidden"),
     (["--hidden", "0"], "hidden"),
     (["--hidden", "-3"], "hidden"),
-    (["--recipe", "fastest"], "valid: default, seed, best"),
+    (["--recipe", "fastest"], "unknown recipe 'fastest'; valid: seed, best"),
     (["--device", "tpu"], "valid: auto, cpu, cuda, mps"),
 ])
 def test_bad_input_clear_message(tmp_path, capsys, argv, needle):
@@ -109,7 +111,7 @@ def test_existing_run_needs_resume_and_incompatible_resume_refused(tmp_path, cap
 
 def test_nan_loss_stops_with_clear_message(tmp_path, capsys):
     out = tmp_path / "nan"
-    code = main(["train", "mlp", "--backend", "torch", "--lr", "1e30", "--momentum", "0", "--epochs", "2",
+    code = main(["train", "mlp", "--backend", "torch", "--recipe", "best", "--lr", "1e30", "--momentum", "0", "--epochs", "2",
                  "--progress", "off", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "NaN" in err and "Traceback" not in err

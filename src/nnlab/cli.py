@@ -17,54 +17,88 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _common_run_flags(p):
+#: ``nnlab train MODEL``: what it trains, and the recipe tasks (``nnlab.experiments.recipes``) its flags draw on
+_TRAIN = {
+    "mlp": ("multilayer perceptron (numpy or torch) on moons, circles or cifar10",
+            {"moons/circles": "mlp-toy", "cifar10": "mlp-cifar10"}),
+    "cnn": ("the report's reduced VGG on CIFAR-10", {"cnn": "cnn"}),
+    "rnn": ("hand-written vanilla RNN or LSTM on palindromes", {"rnn": "rnn"}),
+}
+_WHERE_VALUES_COME_FROM = (
+    "Where each value comes from, the later winning: the config dataclass < the recipe (--recipe; `default` means "
+    "`seed`, the report's settings, for every command; `best` is ours; the table: nnlab.experiments.recipes) < the "
+    "flags given. A flag whose help says 'default: from --recipe' takes the recipe's value unless given. "
+    "--print-config prints the whole resolved config as JSON without training.")
+
+
+def _common_run_flags(p, tasks: str):
     p.add_argument("--out", help="run folder (default: runs/<name>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--dry-run", action="store_true", help="one training step and one evaluation; write nothing")
-    p.add_argument("--recipe", default="default", help="settings preset (train mlp/cnn/rnn: see each command)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (recipe < flags) as JSON and exit; trains nothing, writes nothing")
+    p.add_argument("--recipe", default="default",
+                   help=f"settings preset: seed (the report's settings) | best (ours, chosen on validation data) | "
+                        f"default (= seed); values: nnlab.experiments.recipes, task {tasks}")
+
+
+def _flag_sets(model: str) -> list[tuple]:
+    """The config dataclasses behind ``nnlab train MODEL``'s flags: (class, flag dest prefix, recipe section, the recipe
+    tasks whose runs use it as ``{label: task}``, fields without a flag)."""
+    from .data.toy import ToyDataConfig
+    from .experiments.cifar import CifarDataConfig
+    from .experiments.mlp import MLPSpec
+    from .train.config import OptimConfig, ScheduleConfig, TrainConfig
+
+    tasks = _TRAIN[model][1]
+    common = [(OptimConfig, "optim_", "optim", tasks, ()), (ScheduleConfig, "sched_", "schedule", tasks, ()),
+              (TrainConfig, "train_", "train", tasks, ())]
+    if model == "mlp":
+        return [(MLPSpec, "", "model", tasks, ()), (ToyDataConfig, "data_", "data", {"moons/circles": "mlp-toy"}, ("dataset",)),
+                *common, (CifarDataConfig, "data_", "data", {"cifar10": "mlp-cifar10"}, ("data_dir",))]
+    if model == "cnn":
+        return [*common, (CifarDataConfig, "data_", "data", tasks, ())]
+    from .data.palindrome import PalindromeConfig
+    from .experiments.rnn import CurriculumConfig
+    from .models.rnn import RNNConfig
+
+    return [*common, (RNNConfig, "rnn_", "rnn", tasks, ("input_mode",)), (PalindromeConfig, "data_", "data", tasks, ()),
+            (CurriculumConfig, "cur_", "curriculum", tasks, ())]
+
+
+def _say_recipe_defaults(p, flag_sets) -> None:
+    """A flag whose field a recipe sets says so in --help, with the recipes' values, instead of the dataclass default
+    (which is not what runs: ``train cnn --lr`` is 1e-4 in ``seed``, not the dataclass's 0.1)."""
+    import dataclasses
+
+    from .experiments.recipes import default_text
+
+    actions = {a.dest: a for a in p._actions}
+    for cls, prefix, section, tasks, _ in flag_sets:
+        for f in dataclasses.fields(cls):
+            a = actions.get(prefix + f.name)
+            text = a is not None and default_text(tasks, section, f.name, None if f.default is dataclasses.MISSING else f.default)
+            if text:
+                a.help = a.help.rsplit(" (default: ", 1)[0] + f" (default: {text})"
 
 
 def _add_train(sub):
-    from .data.toy import ToyDataConfig
-    from .experiments.mlp import MLPSpec
-    from .train.config import OptimConfig, ScheduleConfig, TrainConfig
     from .train.flags import add_dataclass_flags
 
     tr = sub.add_parser("train", help="train one model (writes a run folder)")
     tsub = tr.add_subparsers(dest="model", metavar="MODEL", parser_class=_Parser)
     tsub.required = True
-    specs = {
-        "mlp": "multilayer perceptron (numpy or torch) on moons, circles or cifar10",
-        "cnn": "the report's reduced VGG on CIFAR-10",
-        "rnn": "hand-written vanilla RNN or LSTM on palindromes",
-    }
-    parsers = {}
-    for name, help_ in specs.items():
-        p = tsub.add_parser(name, help=help_, description=help_)
-        _common_run_flags(p)
-        parsers[name] = p
-    mlp = parsers["mlp"]
-    mlp.add_argument("--dataset", default="moons", help="moons | circles | cifar10 (default: moons)")
-    mlp.add_argument("--data-dir", dest="data_data_dir", default=argparse.SUPPRESS,
-                     help="CIFAR-10 folder (default: $NNLAB_DATA_DIR, else ./data)")
-    add_dataclass_flags(mlp, MLPSpec)
-    add_dataclass_flags(mlp, ToyDataConfig, exclude=("dataset",), prefix="data_")
-    for p in parsers.values():
-        add_dataclass_flags(p, OptimConfig, prefix="optim_")
-        add_dataclass_flags(p, ScheduleConfig, prefix="sched_")
-        add_dataclass_flags(p, TrainConfig, prefix="train_")
-    try:
-        from .experiments import cifar as _c  # noqa: F401  (flags of the CNN/CIFAR commands)
-
-        _c.add_flags(parsers["cnn"], parsers["mlp"])
-    except ImportError:
-        pass
-    try:
-        from .experiments import rnn as _r
-
-        _r.add_flags(parsers["rnn"])
-    except ImportError:
-        pass
+    for name, (help_, tasks) in _TRAIN.items():
+        p = tsub.add_parser(name, help=help_, description=f"{help_}. {_WHERE_VALUES_COME_FROM}")
+        _common_run_flags(p, " or ".join(tasks.values()))
+        if name == "mlp":
+            p.add_argument("--dataset", default="moons", help="moons | circles | cifar10 (default: moons)")
+            p.add_argument("--data-dir", dest="data_data_dir", default=argparse.SUPPRESS,
+                           help="CIFAR-10 folder (default: $NNLAB_DATA_DIR, else ./data)")
+        flag_sets = _flag_sets(name)
+        for cls, prefix, _, _, exclude in flag_sets:
+            add_dataclass_flags(p, cls, prefix=prefix, exclude=exclude)
+        _say_recipe_defaults(p, flag_sets)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +128,9 @@ def _add_subcommand(sub, name: str):
     if name == "train":
         _add_train(sub)
     elif name == "compare":
-        p = sub.add_parser("compare", help=COMMANDS[name])
+        p = sub.add_parser("compare", help=COMMANDS[name],
+                           description=COMMANDS[name] + "; every run with the `best` recipe (nnlab.experiments.recipes, "
+                                                        "task mlp-toy)")
         p.add_argument("what", help="part1")
         p.add_argument("--seeds", default="10", help="number of seeds (default 10)")
         p.add_argument("--out", default=None, help="output folder (default: runs/compare-part1-<time>)")
@@ -127,15 +163,7 @@ def _module_for(name: str):
 def _dispatch(args) -> int:
     c = args.command
     if c == "train":
-        if args.model == "mlp":
-            return _train_mlp(args)
-        if args.model == "cnn":
-            from .experiments import cifar
-
-            return cifar.cli_train_cnn(args)
-        from .experiments import rnn
-
-        return rnn.cli_train_rnn(args)
+        return _dispatch_train(args)
     if c == "compare":
         from .experiments.part1 import cli_compare
 
@@ -151,32 +179,18 @@ def _dispatch(args) -> int:
     return _module_for(c).run_cli(args)
 
 
-def _train_mlp(args) -> int:
+def _dispatch_train(args) -> int:
+    from .experiments import cifar, mlp, rnn
+
+    if args.model == "rnn":
+        return rnn.cli_train_rnn(args)
+    if args.model == "cnn":
+        return cifar.cli_train(args, "cnn")
     from ._validate import one_of
-    from .data.toy import ToyDataConfig
     from .errors import check
-    from .experiments.common import default_out, print_summary
-    from .experiments.mlp import TOY_DEFAULTS, MLPSpec, train_toy_mlp
-    from .train.config import OptimConfig, ScheduleConfig, TrainConfig
-    from .train.flags import build
 
     check([p for p in [one_of("dataset", args.dataset, ("moons", "circles", "cifar10"))] if p])
-    if args.dataset == "cifar10":
-        from .experiments import cifar
-
-        return cifar.cli_train_mlp(args)
-    if args.recipe not in ("default", "seed", "best"):
-        check([f"unknown recipe {args.recipe!r}; valid: default, seed, best"])
-    # On toy data the report's settings ("seed") and ours coincide apart from the schedule.
-    spec = build(MLPSpec, args=args)
-    data_cfg = build(ToyDataConfig, {"dataset": args.dataset}, prefix="data_", args=args)
-    optim = build(OptimConfig, TOY_DEFAULTS["optim"], prefix="optim_", args=args)
-    sched = build(ScheduleConfig, TOY_DEFAULTS["schedule"], prefix="sched_", args=args)
-    train = build(TrainConfig, TOY_DEFAULTS["train"], prefix="train_", args=args)
-    out = args.out or default_out("mlp", spec.backend, args.dataset, f"s{train.seed}")
-    s = train_toy_mlp(spec, data_cfg, optim, sched, train, out=out, resume=args.resume, dry_run=args.dry_run, recipe=args.recipe)
-    print_summary(s, None if args.dry_run else out)
-    return 0
+    return cifar.cli_train(args, "mlp") if args.dataset == "cifar10" else mlp.cli_train_toy(args)
 
 
 def _trains_large_models(argv: list[str], first: str | None) -> bool:

@@ -1,12 +1,12 @@
-"""CIFAR-10 recipes: the MLP (Task 1.3) and the report's reduced VGG (Part II), one loop for both.
+"""CIFAR-10: the MLP (Task 1.3) and the report's reduced VGG (Part II), one loop for both.
 
-Recipes are plain overrides of the config dataclasses (no copied code):
-``seed`` = the report's settings; ``best`` = our strongest recipe for the same architecture, chosen on
-the validation split (never on the test set).
+Their recipes (``seed`` = the report's settings, ``best`` = ours, chosen on the validation split) are the tasks
+``mlp-cifar10`` and ``cnn`` of ``nnlab.experiments.recipes``; this module turns one into configs and trains it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +17,7 @@ from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
 from ..train.flags import add_dataclass_flags, build
 from ..train.loop import TaskData
 from ..train.sources import ArraySource, EvalSet
-from .common import config_record, fit_in_run_folder
+from .common import config_record, fit_in_run_folder, resolved_config
 
 
 @dataclass(frozen=True)
@@ -36,60 +36,7 @@ class CifarDataConfig:
                            nonneg_int("test_subset", self.test_subset)) if p], "data config")
 
 
-#: Recipes per model. "seed": the report (MLP: one hidden layer of 256, SGD; CNN: Adam 1e-4, batch 32,
-#: no augmentation, 5,000 steps). "best": ours, tuned on the validation split (see benchmarks/RESULTS.md).
-RECIPES = {
-    "mlp": {
-        # The report: one hidden layer of 256, plain SGD, no augmentation. Its lr (3e-5) cannot give its own
-        # 43%, and it names no schedule; we use lr 0.01 with momentum and a cosine decay (constant lr
-        # overfits after ~6 epochs at ~48% on validation; cosine reaches ~54%: benchmarks/RESULTS.md).
-        "seed": {"model": {"hidden": (256,)},
-                 "optim": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9},
-                 "schedule": {"schedule": "cosine"},
-                 "train": {"epochs": 20, "batch_size": 64}, "data": {"augment": False}},
-        # Chosen on the validation split (benchmarks/RESULTS.md, "CIFAR-10 MLP recipes"): flips only (random
-        # crops slow an MLP down: it has no translation invariance; crop+flip was at 45% val after 15 of 40
-        # epochs), SGD + Nesterov with a one-cycle schedule, weight decay and label smoothing. Against AdamW
-        # (1024-512-256, wd 0.05, cosine): val 59.7% vs 59.4% after 30 epochs.
-        "best": {"model": {"hidden": (1024, 1024)},
-                 "optim": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4},
-                 "schedule": {"schedule": "onecycle", "warmup": 0.1},
-                 "train": {"epochs": 30, "batch_size": 128, "label_smoothing": 0.1},
-                 "data": {"augment": True, "crop_pad": 0}},
-    },
-    "cnn": {
-        # The report's settings (Adam 1e-4, batch 32, no augmentation, 5,000 steps), computed in bf16 autocast
-        # with channels_last where the device has native bf16 (else fp32): same accuracy within the seed-to-seed
-        # spread, 1.5x (batch 32) to 2.2x (batch 256) the images/s on a CPU with AVX512-BF16 (benchmarks/RESULTS.md, "CNN precision").
-        "seed": {"optim": {"optimizer": "adam", "lr": 1e-4}, "schedule": {"schedule": "constant"},
-                 "train": {"steps": 5000, "eval_every": 1000, "batch_size": 32, "amp": True, "channels_last": True},
-                 "data": {"augment": False}},
-        # The same architecture trained the way short CIFAR-10 schedules are trained (airbench, hlb-CIFAR10, Page's
-        # ResNet posts): batch 256, Nesterov SGD, one-cycle (linear warm-up over 20% of the steps, then linear decay
-        # to 0), weight decay off BatchNorm and biases, label smoothing 0.2, per-image flips and 2-pixel translations,
-        # flip test-time augmentation. 14 epochs fit 30 minutes on 2 CPU cores in bf16; `--epochs 40` on a GPU.
-        # One variant run to the end so far (not yet a choice among variants): its validation and test figures are
-        # in benchmarks/RESULTS.md, "Part II".
-        "best": {"optim": {"optimizer": "sgd", "lr": 0.15, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
-                           "no_decay_1d": True},
-                 "schedule": {"schedule": "onecycle", "warmup": 0.2},
-                 "train": {"epochs": 14, "eval_every": 822, "batch_size": 256, "label_smoothing": 0.2,
-                           "amp": True, "channels_last": True, "tta_flip": True},
-                 "data": {"augment": True, "crop_pad": 2}},
-    },
-}
-RECIPE_NAMES = ("seed", "best")
-
-
-def recipe(model: str, name: str) -> dict:
-    if name == "default":
-        name = "seed"
-    if name not in RECIPE_NAMES:
-        raise ConfigError(f"unknown recipe {name!r}; valid: {', '.join(RECIPE_NAMES)}")
-    return RECIPES[model][name]
-
-
-def load_cifar_task(data_cfg: CifarDataConfig, train: TrainConfig, device, *, flat: bool, numpy_backend: bool = False, dist=None) -> TaskData:
+def load_cifar_task(data_cfg: CifarDataConfig, train: TrainConfig, device, *, numpy_backend: bool = False, dist=None) -> TaskData:
     """CIFAR-10 as uint8 tensors on ``device``; normalisation/augmentation are batched and seeded."""
     import torch
 
@@ -145,7 +92,7 @@ def setup_cifar(model_name: str, backend: str, data_cfg: CifarDataConfig, optim_
     numpy_backend = backend == "numpy"
     device = None if numpy_backend else resolve_device(train_cfg.device)
     dist = None if numpy_backend else init_from_env(device.type)
-    task = load_cifar_task(data_cfg, train_cfg, device, flat=model_name == "mlp", numpy_backend=numpy_backend, dist=dist)
+    task = load_cifar_task(data_cfg, train_cfg, device, numpy_backend=numpy_backend, dist=dist)
     total = train_cfg.steps or train_cfg.epochs * task.train.steps_per_epoch
     if model_name == "mlp":
         from .mlp import MLPSpec, build_mlp_learner
@@ -161,37 +108,55 @@ def setup_cifar(model_name: str, backend: str, data_cfg: CifarDataConfig, optim_
         from ..train.precision import set_cpu_threads_for_large_model
 
         set_cpu_threads_for_large_model()
-    torch.manual_seed(train_cfg.seed)
+    # The weights draw from their own generator (CPU: the same draws on every device and rank), not the global RNG.
+    model = VGG(vcfg, generator=torch.Generator().manual_seed(train_cfg.seed))
     kw = {"dist": dist} if dist is not None else {}
-    learner = TorchLearner(VGG(vcfg), optim_cfg, sched_cfg, train_cfg, total_steps=total, device=device, num_classes=10, **kw)
+    learner = TorchLearner(model, optim_cfg, sched_cfg, train_cfg, total_steps=total, device=device, num_classes=10, **kw)
     return learner, task, dist, vcfg
 
 
-def train_cifar(model_name: str, *, recipe_name: str = "seed", model_over: dict | None = None, backend: str = "torch",
+_TASK = {"mlp": "mlp-cifar10", "cnn": "cnn"}
+
+
+def cifar_configs(model_name: str, recipe_name: str = "default", *, backend: str = "torch", model_over: dict | None = None,
+                  data: dict | None = None, optim: dict | None = None, schedule: dict | None = None,
+                  train: dict | None = None, args=None) -> dict:
+    """The configs of one CIFAR-10 run: dataclass defaults < the recipe < overrides (dicts) < CLI flags (``args``).
+
+    ``{"model": MLPSpec | VGGConfig, "data", "optim", "schedule", "train"}``; nothing is loaded."""
+    from ..models.vgg import VGGConfig
+    from .mlp import MLPSpec
+    from .recipes import resolve
+
+    r = resolve(_TASK[model_name], recipe_name)
+    if model_name == "mlp":  # the model fields: recipe < overrides < flags
+        model = build(MLPSpec, {"backend": backend, **r.get("model", {})}, model_over, args=args)
+    else:  # the VGG is the report's table (no recipe changes it); setup_cifar builds the same from model_over
+        model = build(VGGConfig, model_over)
+    return {"model": model,
+            "data": build(CifarDataConfig, r.get("data"), data, prefix="data_", args=args),
+            "optim": build(OptimConfig, r.get("optim"), optim, prefix="optim_", args=args),
+            "schedule": build(ScheduleConfig, r.get("schedule"), schedule, prefix="sched_", args=args),
+            "train": build(TrainConfig, r.get("train"), train, prefix="train_", args=args)}
+
+
+def cifar_record(model_name: str, recipe_name: str, cfg: dict, *, provenance: bool = True) -> dict:
+    """config.json of a CIFAR-10 run (``provenance=False``: what ``--print-config`` prints)."""
+    return (config_record if provenance else resolved_config)(model_name, f"{model_name}-cifar10", recipe_name, **cfg)
+
+
+def train_cifar(model_name: str, *, recipe_name: str = "default", model_over: dict | None = None, backend: str = "torch",
                 data: dict | None = None, optim: dict | None = None, schedule: dict | None = None, train: dict | None = None,
                 args=None, out=None, resume=False, dry_run=False) -> dict:
     """Train the CIFAR-10 MLP or CNN from a recipe plus overrides (dicts) plus CLI flags (``args``)."""
-    from .mlp import MLPSpec
-
-    r = recipe(model_name, recipe_name)
-    data_cfg = build(CifarDataConfig, r.get("data"), data, prefix="data_", args=args)
-    optim_cfg = build(OptimConfig, r.get("optim"), optim, prefix="optim_", args=args)
-    sched_cfg = build(ScheduleConfig, r.get("schedule"), schedule, prefix="sched_", args=args)
-    train_cfg = build(TrainConfig, r.get("train"), train, prefix="train_", args=args)
-    if model_name == "mlp":  # resolve the model fields (recipe < overrides < flags) into one dict
-        model_over = _asdict(build(MLPSpec, {"backend": backend, **r.get("model", {})}, model_over, args=args))
-        backend = model_over["backend"]
-    learner, task, dist, model_rec = setup_cifar(model_name, backend, data_cfg, optim_cfg, sched_cfg, train_cfg, model_over)
-    rec = config_record(model_name, f"{model_name}-cifar10", recipe_name, model=model_rec, data=data_cfg,
-                        optim=optim_cfg, schedule=sched_cfg, train=train_cfg)
-    return fit_in_run_folder(learner, task, train_cfg, rec, out=out, resume=resume, dry_run=dry_run, dist=dist,
-                             desc=f"{model_name}/cifar10/{recipe_name}")
-
-
-def _asdict(obj) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(obj)
+    cfg = cifar_configs(model_name, recipe_name, backend=backend, model_over=model_over, data=data, optim=optim,
+                        schedule=schedule, train=train, args=args)
+    if model_name == "mlp":  # the resolved model fields, so flags and recipe reach setup_cifar as one dict
+        backend, model_over = cfg["model"].backend, dataclasses.asdict(cfg["model"])
+    learner, task, dist, cfg["model"] = setup_cifar(model_name, backend, cfg["data"], cfg["optim"], cfg["schedule"],
+                                                    cfg["train"], model_over)
+    return fit_in_run_folder(learner, task, cfg["train"], cifar_record(model_name, recipe_name, cfg), out=out,
+                             resume=resume, dry_run=dry_run, dist=dist, desc=f"{model_name}/cifar10/{recipe_name}")
 
 
 # -- CLI -------------------------------------------------------------------------------------------
@@ -200,28 +165,18 @@ def add_flags(cnn_parser, mlp_parser):
     add_dataclass_flags(mlp_parser, CifarDataConfig, prefix="data_", exclude=("data_dir",))
 
 
-def _out(args, name):
-    from .common import default_out
-
-    return args.out or default_out(name, args.recipe, f"s{getattr(args, 'train_seed', 0)}")
-
-
-def cli_train_cnn(args) -> int:
-    from .common import print_summary
-
-    out = _out(args, "cnn-cifar10")
-    s = train_cifar("cnn", recipe_name=args.recipe, args=args, out=out, resume=args.resume, dry_run=args.dry_run)
-    print_summary(s, None if args.dry_run else out)
-    _print_per_class(s)
-    return 0
-
-
-def cli_train_mlp(args) -> int:
-    from .common import print_summary
+def cli_train(args, model_name: str) -> int:
+    """``nnlab train cnn`` and ``nnlab train mlp --dataset cifar10``: the recipe (``--recipe``) < flags."""
+    from .common import default_out, print_config, print_summary
 
     backend = getattr(args, "backend", "torch")
-    out = _out(args, "mlp-cifar10")
-    s = train_cifar("mlp", recipe_name=args.recipe, backend=backend, args=args, out=out, resume=args.resume, dry_run=args.dry_run)
+    if args.print_config:
+        cfg = cifar_configs(model_name, args.recipe, backend=backend, args=args)
+        print_config(cifar_record(model_name, args.recipe, cfg, provenance=False))
+        return 0
+    out = args.out or default_out(f"{model_name}-cifar10", args.recipe, f"s{getattr(args, 'train_seed', 0)}")
+    s = train_cifar(model_name, recipe_name=args.recipe, backend=backend, args=args, out=out, resume=args.resume,
+                    dry_run=args.dry_run)
     print_summary(s, None if args.dry_run else out)
     _print_per_class(s)
     return 0

@@ -1,28 +1,50 @@
-"""Glue shared by the recipes: config records, run folders, device and distributed setup."""
+"""Glue shared by the experiments and the commands: config records, run folders (fit, reuse or resume), output."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
+from pathlib import Path
+from typing import Callable
 
 from ..train.runfolder import provenance
 
 
-def config_record(kind: str, model_name: str, recipe: str | None, **sections) -> dict:
-    """The resolved config written to ``config.json`` and stored in every checkpoint."""
+def resolved_config(kind: str, model_name: str, recipe: str | None, **sections) -> dict:
+    """The resolved config of one run: its kind, model, the recipe it was asked for (``default`` included) and each
+    config section as a dict (dataclasses converted). What ``--print-config`` prints."""
     rec = {"kind": kind, "model_name": model_name, "recipe": recipe}
     for name, obj in sections.items():
         rec[name] = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+    return rec
+
+
+def config_record(kind: str, model_name: str, recipe: str | None, **sections) -> dict:
+    """:func:`resolved_config` plus provenance: what ``config.json`` holds and every checkpoint stores."""
+    rec = resolved_config(kind, model_name, recipe, **sections)
     rec.update(provenance())
     rec["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return rec
 
 
-def to_jsonable(obj):
-    if isinstance(obj, tuple):
-        return list(obj)
-    return obj
+def print_config(rec: dict) -> None:
+    """``--print-config``: the resolved config as JSON on stdout (tuples as lists); nothing trains, nothing is written."""
+    print(json.dumps(rec, indent=2, default=str))
+
+
+def run_or_reuse(run_dir, train: Callable[[bool], dict]) -> dict:
+    """The summary of the run in ``run_dir``: read as it is when the run finished (``summary.json``), else
+    ``train(resume)``, with ``resume=True`` when an interrupted run left its ``checkpoint.pt``.
+
+    The one rule by which ``nnlab compare part1``, ``nnlab sweep rnn`` and ``nnlab reproduce`` continue where they
+    stopped."""
+    run_dir = Path(run_dir)
+    summary = run_dir / "summary.json"
+    if summary.exists():
+        return json.loads(summary.read_text())
+    return train((run_dir / "checkpoint.pt").exists())
 
 
 def fit_in_run_folder(learner, data, train, rec: dict, *, out, resume: bool, dry_run: bool, dist, desc: str) -> dict:

@@ -7,16 +7,9 @@ only read, never written or pruned in (``nnlab.data.cifar10.ReadOnlyDataDir``): 
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..errors import CheckpointError, NnlabError
 from ..train.checkpoint import load_checkpoint
-from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
-
-
-def _cfg(cls, d: dict, **over):
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in {**d, **over}.items() if k in names})
+from ..train.config import OptimConfig, ScheduleConfig, TrainConfig, from_record
 
 
 def _data_dir(recorded, given, path):
@@ -37,18 +30,20 @@ def evaluate_checkpoint(path, *, device: str = "auto", data_dir: str | None = No
     rec = st.get("config") or {}
     kind = rec.get("kind")
     try:
-        optim = _cfg(OptimConfig, rec["optim"])
-        sched = _cfg(ScheduleConfig, rec["schedule"])
-        train = _cfg(TrainConfig, rec["train"], device=device, progress="off")
+        optim = from_record(OptimConfig, rec["optim"])
+        sched = from_record(ScheduleConfig, rec["schedule"])
+        train = from_record(TrainConfig, rec["train"], device=device, progress="off")
         if kind == "mlp" and rec["data"].get("dataset") in ("moons", "circles"):
             from ..data.toy import ToyDataConfig
             from .mlp import MLPSpec, setup_toy
 
-            learner, task, _ = setup_toy(_cfg(MLPSpec, rec["model"]), _cfg(ToyDataConfig, rec["data"]), optim, sched, train)
+            learner, task, _ = setup_toy(from_record(MLPSpec, rec["model"]), from_record(ToyDataConfig, rec["data"]),
+                                         optim, sched, train)
         elif kind in ("mlp", "cnn"):
             from .cifar import CifarDataConfig, setup_cifar
 
-            data = _cfg(CifarDataConfig, rec["data"], data_dir=_data_dir(rec["data"].get("data_dir"), data_dir, path))
+            data = from_record(CifarDataConfig, rec["data"],
+                                      data_dir=_data_dir(rec["data"].get("data_dir"), data_dir, path))
             backend = rec["model"].get("backend", "torch") if kind == "mlp" else "torch"
             learner, task, _, _ = setup_cifar(kind, backend, data, optim, sched, train, rec["model"])
         elif kind == "rnn":

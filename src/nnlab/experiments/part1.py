@@ -1,8 +1,9 @@
 """``nnlab compare part1``: the report's Task 1.2 table (NumPy/PyTorch x moons/circles) over seeds.
 
-Each cell is a full run folder under ``OUT/runs``; a finished run (its ``summary.json`` exists) is reused,
-so an interrupted comparison continues where it stopped. Beside every run stands the Bayes-optimal
-classifier (``nnlab.data.bayes``, computed from the generating process, no training) on the very same test
+Each cell is a full run folder under ``OUT/runs``, trained with one recipe of the task ``mlp-toy``
+(``nnlab.experiments.recipes``; ``nnlab compare part1`` runs ``best``); a finished run (its ``summary.json`` exists) is
+reused, an interrupted one resumed, so an interrupted comparison continues where it stopped. Beside every run stands
+the Bayes-optimal classifier (``nnlab.data.bayes``, computed from the generating process, no training) on the very same test
 split, and the Part I target is ours within :data:`BAYES_TARGET_POINTS` of it.
 """
 
@@ -12,15 +13,12 @@ import functools
 import json
 from pathlib import Path
 
+from .._io import check_progress, progress_bar
 from ..errors import ConfigError, check
+from ..report.reference import BAYES_TARGET_POINTS, CELLS, REPORT_PART1
 from ..train.runfolder import write_json
+from .common import default_out, run_or_reuse
 
-#: The report's single-run final test accuracies (Part I, Task 1.2 table), in %.
-REPORT_PART1 = {("numpy", "moons"): 97.5, ("numpy", "circles"): 96.0, ("torch", "moons"): 97.0, ("torch", "circles"): 98.5}
-CELLS = [("numpy", "moons"), ("numpy", "circles"), ("torch", "moons"), ("torch", "circles")]
-#: The Part I target: each backend's mean test accuracy at most this many points (%) below the Bayes-optimal
-#: classifier's on the same test splits (one test point is 0.5 points of a 200-point split).
-BAYES_TARGET_POINTS = 0.5
 #: Config sections an override may set; a backend's own layer (``overrides[backend]``) lies over the common one.
 OVERRIDE_SECTIONS = ("optim", "schedule", "train")
 
@@ -49,55 +47,52 @@ def _bayes_rate(data_cfg) -> float:
     return bayes_rate(mixture_for(data_cfg))
 
 
-def run_part1(out, seeds: int, *, epochs: int | None = None, progress: str = "auto", overrides: dict | None = None) -> dict:
+def run_part1(out, seeds: int, *, recipe: str = "best", epochs: int | None = None, progress: str = "auto",
+              overrides: dict | None = None) -> dict:
     """Run (or reuse) every cell x seed; write table.md, results.json and part1_accuracy.png into ``out``.
 
-    ``overrides``: config values laid over ``mlp.TOY_DEFAULTS`` (see :func:`resolve_overrides`); ``epochs``
-    over everything."""
-    import sys
-
-    from tqdm import tqdm
-
+    Each run: the ``mlp-toy`` recipe ``recipe`` (with its backend's layer) < ``overrides`` (see
+    :func:`resolve_overrides`) < its seed < ``epochs``."""
     from ..data.bayes import split_accuracy
     from ..data.toy import ToyDataConfig
-    from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
-    from ..train.flags import build
-    from .mlp import TOY_DEFAULTS, MLPSpec, train_toy_mlp
+    from .recipes import recipe_name
 
+    recipe = recipe_name(recipe)
+    for b in dict.fromkeys(b for b, _ in CELLS):  # bad overrides are refused before anything runs
+        resolve_overrides(overrides, b)
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    layers = {b: resolve_overrides(overrides, b) for b, _ in CELLS}
     data_cfgs = {d: ToyDataConfig(dataset=d) for _, d in CELLS}  # the runs' data; the Bayes classifier's too
-    jobs = [(b, d, s) for (b, d) in CELLS for s in range(seeds)]
-    bar = tqdm(jobs, desc="part1", unit="run", disable=progress == "off" or (progress == "auto" and not sys.stderr.isatty()))
+    bar = progress_bar([(b, d, s) for (b, d) in CELLS for s in range(seeds)], mode=progress, desc="part1", unit="run")
     results: dict = {}
     bayes: dict = {}  # (data set, seed) -> accuracy of the Bayes-optimal classifier on that test split
     for backend, dataset, seed in bar:
         bar.set_postfix_str(f"{backend}/{dataset}/seed {seed}")
         rd = out / "runs" / f"{backend}-{dataset}-s{seed}"
-        summ = rd / "summary.json"
-        if summ.exists():
-            s = json.loads(summ.read_text())
-        else:
-            over = layers[backend]
-            train_over = {**TOY_DEFAULTS["train"], "progress": "off", **over["train"], "seed": seed}
-            if epochs:
-                train_over["epochs"] = epochs
-            s = train_toy_mlp(
-                MLPSpec(backend=backend), data_cfgs[dataset],
-                build(OptimConfig, TOY_DEFAULTS["optim"], over["optim"]),
-                build(ScheduleConfig, TOY_DEFAULTS["schedule"], over["schedule"]),
-                build(TrainConfig, train_over), out=rd, resume=(rd / "checkpoint.pt").exists(), recipe="default")
+        s = run_or_reuse(rd, functools.partial(_train_cell, rd, recipe, backend, dataset, seed, epochs, overrides))
         if (dataset, seed) not in bayes:
             bayes[(dataset, seed)] = split_accuracy(data_cfgs[dataset], seed)
         results.setdefault(f"{backend}/{dataset}", []).append(
             {"seed": seed, "test_accuracy": s["test_accuracy"], "test_loss": s["test_loss"], "wall_time_s": s["wall_time_s"],
              "bayes_accuracy": bayes[(dataset, seed)]})
     rates = {d: _bayes_rate(cfg) for d, cfg in data_cfgs.items()}
-    settings = "`mlp.TOY_DEFAULTS`" + (f" with overrides `{json.dumps(overrides)}`" if overrides else "")
+    settings = f"recipe `{recipe}` (`nnlab.experiments.recipes`)" + (f" with overrides `{json.dumps(overrides)}`" if overrides else "")
     if epochs:
         settings += f", {epochs} epochs"
     return write_part1_outputs(out, results, rates, settings=settings)
+
+
+def _train_cell(rd: Path, recipe: str, backend: str, dataset: str, seed: int, epochs: int | None, overrides: dict | None,
+                resume: bool) -> dict:
+    """One Part I run into ``rd``: recipe < overrides < seed (progress bar off) < epochs."""
+    from .mlp import toy_configs, train_toy_mlp
+
+    over = resolve_overrides(overrides, backend)
+    train = {"progress": "off", **over["train"], "seed": seed, **({"epochs": epochs} if epochs else {})}
+    cfg = toy_configs(recipe, model={"backend": backend}, data={"dataset": dataset}, optim=over["optim"],
+                      schedule=over["schedule"], train=train)
+    return train_toy_mlp(cfg["model"], cfg["data"], cfg["optim"], cfg["schedule"], cfg["train"], out=rd, resume=resume,
+                         recipe=recipe)
 
 
 def _bayes_fields(runs: list[dict]) -> dict:
@@ -114,7 +109,7 @@ def _bayes_fields(runs: list[dict]) -> dict:
 
 
 def write_part1_outputs(out: Path, results: dict, bayes_rates: dict | None = None, *,
-                        settings: str = "`mlp.TOY_DEFAULTS`") -> dict:
+                        settings: str = "recipe `best` (`nnlab.experiments.recipes`)") -> dict:
     """table.md, results.json and part1_accuracy.png from ``results`` (``{"backend/data set": [run records]}``;
     a record's ``bayes_accuracy`` is the Bayes-optimal classifier's on that run's test split), ``bayes_rates``
     (``{data set: expected accuracy}``) and ``settings`` (the runs' settings, for the caption)."""
@@ -184,13 +179,9 @@ def cli_compare(args) -> int:
             epochs = -1
         if epochs <= 0:
             raise ConfigError(f"--epochs must be a positive integer, got {args.epochs!r}")
-    if args.progress not in ("auto", "on", "off"):
-        raise ConfigError(f"unknown --progress {args.progress!r}; valid: auto, on, off")
-    import os
-    import time
-
-    out = args.out or os.path.join("runs", "compare-part1-" + time.strftime("%Y%m%d-%H%M%S"))
-    run_part1(out, seeds, epochs=epochs, progress=args.progress)
+    check_progress(args.progress)
+    out = args.out or default_out("compare", "part1")
+    run_part1(out, seeds, recipe="best", epochs=epochs, progress=args.progress)
     print((Path(out) / "table.md").read_text())
     print(f"table: {Path(out) / 'table.md'}\nfigure: {Path(out) / 'part1_accuracy.png'}\njson: {Path(out) / 'results.json'}")
     return 0

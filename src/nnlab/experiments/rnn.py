@@ -1,25 +1,27 @@
 """Part III: the hand-written vanilla RNN and LSTM on palindromes — train, sweep, gradient analysis.
 
-Recipes are plain overrides: ``seed`` = the report's settings (scalar digits, Xavier, RMSprop 1e-3,
-exponential decay, clipping); ``best`` = what makes long inputs learnable, chosen on validation data
-(a held-out set drawn with another seed than the test set).
+Its recipes are the task ``rnn`` of ``nnlab.experiments.recipes``: ``seed`` = the report's settings (scalar digits,
+Xavier, RMSprop 1e-3, exponential decay, clipping); ``best`` = what makes long inputs learnable, chosen on validation
+data (a held-out set drawn with another seed than the test set), with a layer per cell (the LSTM's).
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._io import check_progress, progress_bar
 from .._validate import in_range, nonneg_int, parse_int_list
 from ..errors import ConfigError, check
-from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
+from ..report.reference import REPORT_RNN
+from ..train.config import OptimConfig, ScheduleConfig, TrainConfig, from_record
 from ..train.flags import add_dataclass_flags, build
 from ..train.loop import TaskData
 from ..train.runfolder import RunDir, write_json
 from ..train.sources import EvalSet, StreamSource
-from .common import config_record, fit_in_run_folder
+from .common import config_record, fit_in_run_folder, resolved_config, run_or_reuse
+from .recipes import recipe_name as _recipe_name
+from .recipes import resolve
 
 
 @dataclass(frozen=True)
@@ -36,56 +38,6 @@ class CurriculumConfig:
             return T
         ramp = max(1, int(self.curriculum_fraction * total))
         return min(T, self.curriculum_start + (T - self.curriculum_start) * step // ramp)
-
-
-#: The report's single-run test accuracies by input length (Part III, Task 2), as fractions.
-REPORT_RNN = {8: 0.92, 10: 0.88, 12: 0.20, 15: 1.00, 20: 0.10}
-
-#: Each recipe: one dict per config section, plus ``cells``: per-cell layers over them (applied before any override).
-#: How ``best`` was chosen (on validation data only; commands and numbers): docs/RNN_TUNING.md.
-RECIPES = {
-    # The report's settings: digits fed as one scalar, Xavier init, RMSprop 1e-3, lr x0.98 every 100 steps, clipping
-    # at 10. Early stopping (same target as ``best``) only saves time: a run stops once its validation set is solved.
-    "seed": {
-        "rnn": {"init": "xavier", "hidden_dim": 128},
-        "data": {"input_mode": "scalar"},
-        "optim": {"optimizer": "rmsprop", "lr": 1e-3},
-        "schedule": {"schedule": "exponential", "gamma": 0.98, "decay_every": 100},
-        "train": {"steps": 3000, "eval_every": 100, "batch_size": 128, "clip_grad_norm": 10.0,
-                  "early_stop_accuracy": 0.995, "early_stop_patience": 2},
-        "curriculum": {},
-        "cells": {},
-    },
-    # What makes long inputs learnable: one-hot digits (the scalar digit 0..9 is a poor code for a class), an
-    # orthogonal recurrent matrix (norm-preserving at init), clipping at 1. No curriculum: on this task it only
-    # delayed solving (the validation set is at the full T). The LSTM gets forget-gate bias 3 (f ~ 0.95 at init; with
-    # 1, T=100 never left chance level) and 64 units (as many steps to solve as 128 at T <= 30 cost, 2.5x cheaper).
-    # Evaluation every 50 steps; a run stops once validation accuracy >= 99.5% twice in a row (100 steps).
-    "best": {
-        "rnn": {"init": "orthogonal", "hidden_dim": 128},
-        "data": {"input_mode": "onehot"},
-        "optim": {"optimizer": "rmsprop", "lr": 1e-3},
-        "schedule": {"schedule": "cosine", "warmup": 0.02},
-        "train": {"steps": 4000, "eval_every": 50, "batch_size": 128, "clip_grad_norm": 1.0,
-                  "early_stop_accuracy": 0.995, "early_stop_patience": 2},
-        "curriculum": {},
-        "cells": {"lstm": {"rnn": {"hidden_dim": 64, "forget_bias": 3.0}}},
-    },
-}
-RECIPE_NAMES = tuple(RECIPES)
-
-
-def _recipe_name(name: str) -> str:
-    """The recipe a name means (``default`` is ``best``), or a ConfigError listing the valid names."""
-    if name == "default":
-        name = "best"
-    if name not in RECIPES:
-        raise ConfigError(f"unknown recipe {name!r}; valid: {', '.join(RECIPE_NAMES)}")
-    return name
-
-
-def _recipe(name: str) -> dict:
-    return RECIPES[_recipe_name(name)]
 
 
 def setup_rnn(rnn_cfg, data_cfg, optim, sched, train, cur: CurriculumConfig, *, val_size: int = 1000):
@@ -124,45 +76,47 @@ def _configs(recipe_name: str, args=None, **over):
     from ..data.palindrome import PalindromeConfig
     from ..models.rnn import RNNConfig
 
-    r = _recipe(recipe_name)
-    cell = getattr(args, "rnn_cell", None) or (over.get("rnn") or {}).get("cell") or r["rnn"].get("cell", "vanilla")
-    c = r.get("cells", {}).get(cell, {})  # an unknown cell gets no layer; RNNConfig then names the valid ones
-    data_cfg = build(PalindromeConfig, r["data"], c.get("data"), over.get("data"), prefix="data_", args=args)
-    rnn_cfg = build(RNNConfig, r["rnn"], c.get("rnn"), {"input_mode": data_cfg.input_mode}, over.get("rnn"),
-                    prefix="rnn_", args=args)
-    optim = build(OptimConfig, r["optim"], c.get("optim"), over.get("optim"), prefix="optim_", args=args)
-    sched = build(ScheduleConfig, r["schedule"], c.get("schedule"), over.get("schedule"), prefix="sched_", args=args)
-    train = build(TrainConfig, r["train"], c.get("train"), over.get("train"), prefix="train_", args=args)
-    cur = build(CurriculumConfig, r["curriculum"], c.get("curriculum"), over.get("curriculum"), prefix="cur_", args=args)
+    cell = (getattr(args, "rnn_cell", None) or (over.get("rnn") or {}).get("cell")
+            or resolve("rnn", recipe_name)["rnn"].get("cell", "vanilla"))
+    r = resolve("rnn", recipe_name, layer=cell)  # an unknown cell gets no layer; RNNConfig then names the valid ones
+    data_cfg = build(PalindromeConfig, r.get("data"), over.get("data"), prefix="data_", args=args)
+    rnn_cfg = build(RNNConfig, r.get("rnn"), {"input_mode": data_cfg.input_mode}, over.get("rnn"), prefix="rnn_", args=args)
+    optim = build(OptimConfig, r.get("optim"), over.get("optim"), prefix="optim_", args=args)
+    sched = build(ScheduleConfig, r.get("schedule"), over.get("schedule"), prefix="sched_", args=args)
+    train = build(TrainConfig, r.get("train"), over.get("train"), prefix="train_", args=args)
+    cur = build(CurriculumConfig, r.get("curriculum"), over.get("curriculum"), prefix="cur_", args=args)
     if train.steps < 1:  # the palindrome stream has no epochs: the run length is counted in optimizer steps
         raise ConfigError(f"steps must be a positive integer for an RNN run (it trains for a number of optimizer steps), "
                           f"got {train.steps!r}")
     return rnn_cfg, data_cfg, optim, sched, train, cur
 
 
-def train_rnn(recipe_name: str = "best", *, args=None, out=None, resume=False, dry_run=False, **over) -> dict:
+def _record(recipe_name: str, configs, *, provenance: bool = True) -> dict:
+    """config.json of one run from its six configs (``provenance=False``: what ``--print-config`` prints)."""
+    rnn_cfg, data_cfg, optim, sched, train, cur = configs
+    return (config_record if provenance else resolved_config)(
+        "rnn", f"rnn-{rnn_cfg.cell}", recipe_name, model=rnn_cfg, data=data_cfg, optim=optim, schedule=sched, train=train,
+        curriculum=cur)
+
+
+def train_rnn(recipe_name: str = "default", *, args=None, out=None, resume=False, dry_run=False, **over) -> dict:
+    """Train one RNN: the recipe < its cell's layer < ``over`` (``{section: {field: value}}``) < flags (``args``)."""
     recipe_name = _recipe_name(recipe_name)
-    rnn_cfg, data_cfg, optim, sched, train, cur = _configs(recipe_name, args, **over)
+    configs = _configs(recipe_name, args, **over)
+    rnn_cfg, data_cfg, optim, sched, train, cur = configs
     learner, task, dist = setup_rnn(rnn_cfg, data_cfg, optim, sched, train, cur)
-    rec = config_record("rnn", f"rnn-{rnn_cfg.cell}", recipe_name, model=rnn_cfg, data=data_cfg, optim=optim,
-                        schedule=sched, train=train, curriculum=cur)
-    return fit_in_run_folder(learner, task, train, rec, out=out, resume=resume, dry_run=dry_run, dist=dist,
-                             desc=f"rnn/{rnn_cfg.cell}/T={data_cfg.input_length}")
+    return fit_in_run_folder(learner, task, train, _record(recipe_name, configs), out=out, resume=resume, dry_run=dry_run,
+                             dist=dist, desc=f"rnn/{rnn_cfg.cell}/T={data_cfg.input_length}")
 
 
 def setup_from_record(rec: dict, train: TrainConfig):
     """Rebuild (learner, task) from a run's config record (for ``nnlab evaluate``)."""
-    import dataclasses
-
     from ..data.palindrome import PalindromeConfig
     from ..models.rnn import RNNConfig
 
-    def mk(cls, d):
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    learner, task, _ = setup_rnn(mk(RNNConfig, rec["model"]), mk(PalindromeConfig, rec["data"]), mk(OptimConfig, rec["optim"]),
-                                 mk(ScheduleConfig, rec["schedule"]), train, mk(CurriculumConfig, rec.get("curriculum", {})))
+    learner, task, _ = setup_rnn(from_record(RNNConfig, rec["model"]), from_record(PalindromeConfig, rec["data"]),
+                                 from_record(OptimConfig, rec["optim"]), from_record(ScheduleConfig, rec["schedule"]),
+                                 train, from_record(CurriculumConfig, rec.get("curriculum", {})))
     return learner, task
 
 
@@ -179,24 +133,19 @@ def run_sweep(out, cells, lengths, seeds: int, recipe_name: str = "best", *, pro
 
 
 def _sweep_locked(out: Path, cells, lengths, seeds: int, recipe_name: str, *, progress: str, over: dict) -> dict:
-    from tqdm.auto import tqdm
-
     (out / "runs").mkdir(parents=True, exist_ok=True)
     jobs = [(c, T, s) for c in cells for T in lengths for s in range(seeds)]
-    bar = tqdm(jobs, desc=f"sweep rnn ({recipe_name})", unit="run",
-               disable=progress == "off" or (progress == "auto" and not sys.stderr.isatty()))
+    bar = progress_bar(jobs, mode=progress, desc=f"sweep rnn ({recipe_name})", unit="run")
     results = []
     for cell, T, seed in bar:
         bar.set_postfix_str(f"{cell} T={T} seed={seed}")
         rd = out / "runs" / f"{recipe_name}-{cell}-T{T}-s{seed}"
-        if (rd / "summary.json").exists():
-            s = json.loads((rd / "summary.json").read_text())
-        else:
-            o = {k: dict(v) for k, v in over.items()}
-            o.setdefault("rnn", {})["cell"] = cell
-            o.setdefault("data", {})["input_length"] = T
-            o.setdefault("train", {}).update(seed=seed, progress="off")
-            s = train_rnn(recipe_name, out=rd, resume=(rd / "checkpoint.pt").exists(), **o)
+        o = {k: dict(v) for k, v in over.items()}
+        o.setdefault("rnn", {})["cell"] = cell
+        o.setdefault("data", {})["input_length"] = T
+        o.setdefault("train", {}).update(seed=seed, progress="off")
+        # train_rnn looked up at call time: the fault tests replace it
+        s = run_or_reuse(rd, lambda resume, o=o, rd=rd: train_rnn(recipe_name, out=rd, resume=resume, **o))
         results.append({"cell": cell, "T": T, "seed": seed, "test_accuracy": s["test_accuracy"], "test_loss": s["test_loss"],
                         "steps_to_target": s.get("steps_to_target"), "steps": s["steps"], "wall_time_s": s["wall_time_s"]})
     return write_sweep_outputs(out, results, recipe_name)
@@ -275,8 +224,7 @@ def analyze_gradients(T: int, out, *, steps: int = 1500, seed: int = 0, recipe_n
 
             learner.load_state_dict(load_checkpoint(rd / "checkpoint.pt")["learner"])
         else:
-            rec = config_record("rnn", f"rnn-{cell}", recipe_name, model=rnn_cfg, data=data_cfg, optim=optim, schedule=sched,
-                                train=train, curriculum=cur)
+            rec = _record(recipe_name, (rnn_cfg, data_cfg, optim, sched, train, cur))
             fit_in_run_folder(learner, task, train, rec, out=rd, resume=(rd / "checkpoint.pt").exists(), dry_run=False,
                               dist=None, desc=f"{cell} T={T}")
         data[f"{cell} trained"] = gradient_norms(learner.model, xe, y)
@@ -297,10 +245,6 @@ def add_flags(p):
     add_dataclass_flags(p, CurriculumConfig, prefix="cur_")
 
 
-def _int_list(name, text):
-    return parse_int_list(name, text)
-
-
 def _one_int(name: str, text, *, minimum: int = 1) -> int:
     """One integer flag (``--steps``, ``--seeds``, ``--input-length``, ``--seed``) >= ``minimum``, or a ConfigError."""
     try:
@@ -314,11 +258,15 @@ def _one_int(name: str, text, *, minimum: int = 1) -> int:
 
 
 def cli_train_rnn(args) -> int:
-    from .common import default_out, print_summary
+    """``nnlab train rnn``: the recipe (``--recipe``) < its cell's layer < flags."""
+    from .common import default_out, print_config, print_summary
 
-    _recipe(args.recipe)
+    recipe_name = _recipe_name(args.recipe)
     if not hasattr(args, "data_input_length"):
         raise ConfigError("--input-length is required (the T of the palindromes, an integer >= 1)")
+    if args.print_config:
+        print_config(_record(recipe_name, _configs(recipe_name, args), provenance=False))
+        return 0
     out = args.out or default_out("rnn", getattr(args, "rnn_cell", "vanilla"), f"T{args.data_input_length}")
     s = train_rnn(args.recipe, args=args, out=out, resume=args.resume, dry_run=args.dry_run)
     print_summary(s, None if args.dry_run else out)
@@ -332,7 +280,8 @@ def add_parser(sub, name: str, help_: str):
         p.add_argument("--cell", default="vanilla,lstm", help="comma-separated cells: vanilla, lstm")
         p.add_argument("--lengths", default="5,8,10,12,15,20,25,30", help="comma-separated input lengths T")
         p.add_argument("--seeds", default="5", help="seeds per (cell, T)")
-        p.add_argument("--recipe", default="best", help="seed | best")
+        p.add_argument("--recipe", default="best", help="seed (the report's settings) | best (ours; the default here); "
+                                                         "values: nnlab.experiments.recipes, task rnn")
         p.add_argument("--steps", default=None, help="override the recipe's training steps")
         p.add_argument("--out", default=None, help="sweep folder (default: runs/sweep-rnn-<recipe>)")
         p.add_argument("--progress", default="auto", help="auto | on | off")
@@ -341,14 +290,14 @@ def add_parser(sub, name: str, help_: str):
         p.add_argument("--input-length", default="20", help="T (default 20)")
         p.add_argument("--steps", default="1500", help="training steps before the 'trained' curve")
         p.add_argument("--seed", default="0", help="training seed of both models (default 0)")
-        p.add_argument("--recipe", default="best", help="seed | best: the settings both cells are trained with")
+        p.add_argument("--recipe", default="best", help="seed | best (the default here): the settings both cells are "
+                                                         "trained with (nnlab.experiments.recipes, task rnn)")
         p.add_argument("--out", default=None, help="output folder (default: runs/rnn-gradients-T<T>)")
         p.add_argument("--progress", default="auto", help="auto | on | off")
 
 
 def run_cli(args) -> int:
-    if args.progress not in ("auto", "on", "off"):
-        raise ConfigError(f"unknown --progress {args.progress!r}; valid: auto, on, off")
+    check_progress(args.progress)
     if args.command == "sweep":
         if args.what != "rnn":
             raise ConfigError(f"unknown sweep {args.what!r}; valid: rnn")
@@ -358,9 +307,9 @@ def run_cli(args) -> int:
         bad = [c for c in cells if c not in CELLS]
         if bad or not cells:
             raise ConfigError(f"unknown cell {', '.join(bad) or repr(args.cell)}; valid: {', '.join(CELLS)}")
-        lengths = _int_list("--lengths", args.lengths)
+        lengths = parse_int_list("--lengths", args.lengths)
         seeds = _one_int("--seeds", args.seeds)
-        _recipe(args.recipe)
+        _recipe_name(args.recipe)
         over = {}
         if args.steps is not None:
             over["train"] = {"steps": _one_int("--steps", args.steps)}
@@ -374,7 +323,7 @@ def run_cli(args) -> int:
     T = _one_int("--input-length", args.input_length)
     steps = _one_int("--steps", args.steps)
     seed = _one_int("--seed", args.seed, minimum=0)
-    _recipe(args.recipe)
+    _recipe_name(args.recipe)
     out = args.out or f"runs/rnn-gradients-T{T}"
     analyze_gradients(T, out, steps=steps, seed=seed, recipe_name=args.recipe, progress=args.progress)
     print(f"figure: {Path(out) / 'gradient_norms.png'}\ndata: {Path(out) / 'gradient_norms.json'}")
