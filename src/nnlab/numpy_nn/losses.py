@@ -102,15 +102,20 @@ class SoftmaxCrossEntropy:
         if y.view(_UNSIGNED[y.itemsize]).max() >= c:
             raise ConfigError(f"labels must be in [0, {c - 1}] for {c} classes, got values in [{y.min()}, {y.max()}]")
         scale, _ = _row_scale(sample_weight, n, logits.dtype)
-        shifted = logits - logits.max(axis=1, keepdims=True)   # (N, C) log-sum-exp trick: exp(shifted) <= 1
-        e = np.exp(shifted)                                     # (N, C)
-        s = e.sum(axis=1, keepdims=True)                        # (N, 1) >= 1, so log(s) is finite
+        # A column-major copy (the caller's logits stay intact): every reduction over the C classes below then
+        # runs down N contiguous values per class instead of along N rows of C values, which NumPy does slowly
+        # for small C (C = 10, N = 200: this whole forward takes about half the time).
+        shifted = logits.copy(order="F")                        # (N, C)
+        shifted -= shifted.max(axis=1, keepdims=True)           # log-sum-exp trick: exp(shifted) <= 1
         rows = self._rows if self._rows.shape[0] == n else np.arange(n)  # (N,) reused while N stays the same
+        z_y = shifted[rows, y]                                  # (N,) shifted logit of each sample's label
+        e = np.exp(shifted, out=shifted)                        # (N, C)
+        s = e.sum(axis=1, keepdims=True)                        # (N, 1) >= 1, so log(s) is finite
         # -log p_y = log sum_j exp(z_j) - z_y per sample, on the shifted logits (the shift cancels)
         if sample_weight is None:
-            loss = (np.log(s).sum() - shifted[rows, y].sum()) / n
+            loss = (np.log(s).sum() - z_y.sum()) / n
         else:
-            loss = float((np.log(s)[:, 0] - shifted[rows, y]) @ scale[:, 0])
+            loss = float((np.log(s)[:, 0] - z_y) @ scale[:, 0])
         e /= s                                                  # (N, C) softmax probabilities p
         self._p, self._y, self._rows, self._scale = e, y, rows, scale
         return float(loss)

@@ -320,11 +320,8 @@ class _BaseMLP(BaseEstimator):
             for _ in range(self.max_iter):
                 if self.shuffle:
                     order = order[rs.permutation(n)]    # cumulative, as scikit-learn shuffles its index array
-                    Xe, Te, we = X[order], T[order], None if w is None else w[order]
-                else:
-                    Xe, Te, we = X, T, w
-                self.loss_ = train_batches(self._net, loss_fn, opt, Xe, Te, batch_size=batch_size,
-                                           sample_weight=we, alpha=self.alpha)
+                self.loss_ = train_batches(self._net, loss_fn, opt, X, T, batch_size=batch_size, sample_weight=w,
+                                           alpha=self.alpha, order=order if self.shuffle else None)
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
