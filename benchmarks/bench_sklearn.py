@@ -18,7 +18,10 @@ error, so the work done is the same and the accuracies agree.
                    the two runs take a different number of iterations). Target: sklearn / ours >= 1 (no slower).
 
 Timing follows ``_common``: untimed warm-up rounds, then rounds in rotated order, medians, and per-round paired
-ratios. Evaluation (accuracy) is outside the timed region. ``--quick`` runs tiny sizes to check the script.
+ratios. Evaluation (accuracy) is outside the timed region. The headline is wall time; each call's process CPU time
+is recorded too ("cpu ratio"): with one BLAS thread it is the work done, so on a loaded machine, where the wall
+time of a call also counts the time it waited for a core, it is the steadier figure of the two.
+``--quick`` runs tiny sizes to check the script.
 Usage: python benchmarks/bench_sklearn.py [--repeats 7 --warmup 1 --threads 1 --out sklearn.json] [--quick]
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -40,6 +44,24 @@ from nnlab.numpy_nn import MLPClassifier as OurMLP
 
 TARGETS = {"digits-cv": 2.0, "epoch-50k": 1.3, "digits-lbfgs": 1.0}   # sklearn time / our time
 CONTENDERS = {"ours": OurMLP, "sklearn": SkMLP}
+
+
+def with_cpu_time(fns: dict, cpu: dict[str, list[float]]) -> dict:
+    """The contenders, each also appending its process CPU time per call to ``cpu[name]`` (warm-up calls too)."""
+    def wrap(name, fn):
+        def run():
+            t0 = time.process_time()
+            fn()
+            cpu[name].append(time.process_time() - t0)
+        return run
+    return {name: wrap(name, fn) for name, fn in fns.items()}
+
+
+def timed(fns: dict, rounds: dict) -> tuple[dict, dict]:
+    """``interleaved`` wall times, and the CPU times of the same calls (warm-up calls dropped)."""
+    cpu = {name: [] for name in fns}
+    wall = interleaved(with_cpu_time(fns, cpu), **rounds)
+    return wall, {name: t[rounds["warmup"]:] for name, t in cpu.items()}
 
 
 def digits_cv(solver: str, epochs: int, folds: int, seed: int):
@@ -108,17 +130,17 @@ def main(argv=None) -> dict:
     results, rows = {}, []
     for solver in ("sgd", "adam"):
         fns, acc = digits_cv(solver, args.epochs, folds, args.seed)
-        times = interleaved(fns, **rounds)
-        results[f"digits-cv/{solver}"] = dict(times=times, accuracy={n: acc(n) for n in CONTENDERS},
+        times, cpu = timed(fns, rounds)
+        results[f"digits-cv/{solver}"] = dict(times=times, cpu=cpu, accuracy={n: acc(n) for n in CONTENDERS},
                                               target=TARGETS["digits-cv"], unit=f"s per {folds}-fold CV fit")
     for solver in ("sgd", "adam"):
         fns, acc = epoch_50k(solver, n_50k, args.seed)
-        times = interleaved(fns, **rounds)
-        results[f"epoch-50k/{solver}"] = dict(times=times, accuracy={n: acc(n) for n in CONTENDERS},
+        times, cpu = timed(fns, rounds)
+        results[f"epoch-50k/{solver}"] = dict(times=times, cpu=cpu, accuracy={n: acc(n) for n in CONTENDERS},
                                               target=TARGETS["epoch-50k"], unit="s per epoch")
     fns, acc, n_iter = digits_lbfgs(lbfgs_iter, args.seed)
-    times = interleaved(fns, **rounds)
-    results["digits-lbfgs"] = dict(times=times, accuracy={n: acc(n) for n in CONTENDERS},
+    times, cpu = timed(fns, rounds)
+    results["digits-lbfgs"] = dict(times=times, cpu=cpu, accuracy={n: acc(n) for n in CONTENDERS},
                                    n_iter={n: n_iter(n) for n in CONTENDERS}, target=TARGETS["digits-lbfgs"],
                                    unit="s per fit")
 
@@ -129,19 +151,23 @@ def main(argv=None) -> dict:
           f"numpy {info['numpy']}, sklearn {info['sklearn']}")
     record = {}
     for key, r in results.items():
-        t = r["times"]
+        t, c = r["times"], r["cpu"]
         ratio = median(t["sklearn"]) / median(t["ours"])
+        cpu_ratio = median(c["sklearn"]) / median(c["ours"])
         paired = paired_ratio(t["sklearn"], t["ours"])
         record[key] = {"unit": r["unit"], "ours": stats(t["ours"]), "sklearn": stats(t["sklearn"]),
-                       "ratio_sklearn_over_ours": round(ratio, 3), "paired_ratio": paired, "target": r["target"],
+                       "ratio_sklearn_over_ours": round(ratio, 3), "paired_ratio": paired,
+                       "cpu": {"ours": stats(c["ours"]), "sklearn": stats(c["sklearn"]),
+                               "ratio_sklearn_over_ours": round(cpu_ratio, 3),
+                               "paired_ratio": paired_ratio(c["sklearn"], c["ours"])}, "target": r["target"],
                        "met": bool(ratio >= r["target"]), "accuracy": r["accuracy"], **({"n_iter": r["n_iter"]}
                                                                                       if "n_iter" in r else {})}
         extra = f"  n_iter {r['n_iter']['ours']}/{r['n_iter']['sklearn']}" if "n_iter" in r else ""
         verdict = f">= {r['target']:g} {'met' if ratio >= r['target'] else 'MISSED'}"
         rows.append([key, median(t["ours"]), median(t["sklearn"]), ratio, f"{paired['q1']:.2f}-{paired['q3']:.2f}",
-                     verdict, f"{r['accuracy']['ours']:.4f} / {r['accuracy']['sklearn']:.4f}{extra}"])
-    print_table(["case", "ours s", "sklearn s", "sklearn/ours", "paired q1-q3", "target", "accuracy ours / sklearn"],
-                rows)
+                     cpu_ratio, verdict, f"{r['accuracy']['ours']:.4f} / {r['accuracy']['sklearn']:.4f}{extra}"])
+    print_table(["case", "ours s", "sklearn s", "sklearn/ours", "paired q1-q3", "cpu ratio", "target",
+                 "accuracy ours / sklearn"], rows)
     result = {"bench": "sklearn_mlp", "quick": args.quick, "threads": args.threads, "seed": args.seed,
               "digits_cv": {"epochs": args.epochs, "folds": folds}, "epoch_50k": {"n_samples": n_50k},
               "digits_lbfgs": {"max_iter": lbfgs_iter}, "repeats": args.repeats, "warmup": args.warmup,
