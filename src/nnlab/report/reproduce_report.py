@@ -289,9 +289,10 @@ _CIFAR_CAPTION = {
             "figure is not in the text). *Report's settings* = recipe `seed` (Adam 1e-4, batch 32, no augmentation, "
             "5,000 steps), computed in bf16 autocast with channels_last where the hardware has native bf16 (a "
             "deviation: same accuracy within the seed-to-seed spread, benchmarks/RESULTS.md; each run's precision "
-            "is in its summary.json); *best* = recipe `best` (the same network; batch 256, Nesterov SGD, one-cycle, "
-            "label smoothing 0.2, flips and 2-pixel translations, flip test-time augmentation; one variant run to "
-            "the end so far, its validation and test figures in benchmarks/RESULTS.md)."),
+            "is in its summary.json); *best* = recipe `best` (the same network; batch 128, Nesterov SGD, one-cycle, "
+            "label smoothing 0.2, flips and 2-pixel translations, flip test-time augmentation; chosen on the "
+            "validation split between two variants run to the end, their validation and test figures in "
+            "benchmarks/RESULTS.md)."),
 }
 
 
