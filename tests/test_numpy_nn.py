@@ -106,6 +106,20 @@ def test_relu_gradient_at_zero_is_zero_like_torch():
     np.testing.assert_array_equal(relu.backward(np.ones((1, 3))), [[0.0, 0.0, 1.0]])
 
 
+def test_inplace_relu_writes_over_its_arrays_and_agrees_with_the_plain_one(rng):
+    x = rng.standard_normal((6, 5))
+    G = rng.standard_normal((6, 5))
+    plain, inplace = ReLU(), ReLU(inplace=True)
+    out, dx = plain.forward(x), plain.backward(G)
+    x2, G2 = x.copy(), G.copy()
+    out2 = inplace.forward(x2)
+    dx2 = inplace.backward(G2)
+    assert out2 is x2 and dx2 is G2                 # written over the arrays it was given
+    np.testing.assert_array_equal(out2, out)
+    np.testing.assert_array_equal(dx2, dx)
+    assert all(isinstance(layer, ReLU) and layer.inplace for layer in MLP(3, (4, 4), 2).layers[1::2])
+
+
 def test_softmax_cross_entropy_value_and_gradient(rng):
     ce = SoftmaxCrossEntropy()
     logits = rng.standard_normal((7, 4)) * 3

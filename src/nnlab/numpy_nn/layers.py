@@ -142,28 +142,39 @@ class Activation:
         return []
 
     def clear_cache(self) -> None:
-        """Drop what ``forward`` kept for ``backward`` (every cache attribute is set in ``__init__``)."""
+        """Drop what ``forward`` kept for ``backward`` (the cache attributes: set in ``__init__``, named ``_...``)."""
         for name in vars(self):
-            setattr(self, name, None)
+            if name.startswith("_"):
+                setattr(self, name, None)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
 class ReLU(Activation):
-    """``y = max(x, 0)``; its derivative is taken as 0 at ``x == 0`` (as ``torch.relu``)."""
+    """``y = max(x, 0)``; its derivative is taken as 0 at ``x == 0`` (as ``torch.relu``).
 
-    def __init__(self):
+    ``inplace=True`` (as ``torch.nn.ReLU(inplace=True)``): ``forward`` writes ``y`` over ``x`` and ``backward``
+    writes ``dL/dx`` over ``grad_out``, two (N, D) arrays fewer per step. Only for callers whose arrays nothing
+    else reads, as in the ``MLP``: an affine layer's fresh output, the next affine layer's fresh input gradient.
+    """
+
+    def __init__(self, inplace: bool = False):
+        self.inplace = bool(inplace)
         self._mask = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._mask = x > 0               # (N, D) bool: all that backward needs
-        return x * self._mask            # (N, D)
+        # a 1/0 mask in x's dtype, not a bool one: NumPy multiplies two float arrays about twice as fast
+        self._mask = (x > 0).astype(x.dtype)                        # (N, D): all that backward needs
+        return np.multiply(x, self._mask, out=x if self.inplace else None)           # (N, D)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         if self._mask is None:
             raise RuntimeError("ReLU.backward called before forward")
-        return grad_out * self._mask     # (N, D)
+        return np.multiply(grad_out, self._mask, out=grad_out if self.inplace else None)   # (N, D)
+
+    def __repr__(self) -> str:
+        return "ReLU(inplace=True)" if self.inplace else "ReLU()"
 
 
 class Tanh(Activation):

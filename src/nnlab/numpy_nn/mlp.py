@@ -13,7 +13,7 @@ import numpy as np
 
 from .._validate import one_of, positive_int, sizes_problem
 from ..errors import CheckpointError, ConfigError, check
-from .layers import ACTIVATIONS, Linear, resolve_dtype, resolve_rng
+from .layers import ACTIVATIONS, Linear, ReLU, resolve_dtype, resolve_rng
 
 
 class MLP:
@@ -41,7 +41,7 @@ class MLP:
         self.layers: list = []
         for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             if i:
-                self.layers.append(ACTIVATIONS[activation]())
+                self.layers.append(_hidden_activation(activation))
             self.layers.append(Linear(d_in, d_out, init=init, rng=rng, dtype=self.dtype))
         n = sum(d_in * d_out + d_out for d_in, d_out in zip(sizes[:-1], sizes[1:]))
         self._flat_params = np.empty(n, dtype=self.dtype)   # (P,) every W and b, in state_dict order
@@ -80,7 +80,7 @@ class MLP:
         """Put a new hidden activation between the same affine layers (the weights stay)."""
         check([p for p in (one_of("activation", activation, ACTIVATIONS),) if p], "MLP")
         for i in range(1, len(self.layers), 2):
-            self.layers[i] = ACTIVATIONS[activation]()
+            self.layers[i] = _hidden_activation(activation)
         self.activation = activation
 
     def clear_cache(self) -> None:
@@ -232,6 +232,13 @@ def train_epoch(model: MLP, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *,
     Xs = np.asarray(X, dtype=model.dtype)[perm]   # (N, D) in the model's dtype, shuffled
     ys = np.asarray(y)[perm]                      # (N,)
     return train_batches(model, loss_fn, optimizer, Xs, ys, batch_size=batch_size)
+
+
+def _hidden_activation(name: str):
+    """The layer between two affine layers. ReLU works in place there: its input is the affine layer's fresh output
+    and its gradient the next affine layer's fresh input gradient, which nothing else reads (a few per cent of a
+    training step with hidden width 100: two (N, D) arrays fewer, float rather than bool masks)."""
+    return ReLU(inplace=True) if name == "relu" else ACTIVATIONS[name]()
 
 
 def _is_sparse(x) -> bool:
