@@ -2,16 +2,17 @@
 
 What `nnlab compare part1 --seeds 10` runs: for split seed s = 0..9, ``make_toy(ToyDataConfig(dataset), s)`` (1,000
 points, stratified 80/20 split), an MLP trained on the 800 training points with the `best` recipe
-(``experiments.recipes``, ``mlp-toy``/``best``: 2-20-2 ReLU, He init, SGD lr 0.05 momentum 0.9, cosine decay to 0,
-60 epochs, batch 5, no weight decay, as of commit b8e3f0b) and tested on the 200 test points, beside the Bayes-optimal classifier on those points. The target
-(issue 10): each backend's mean test accuracy at most 0.5 points below the Bayes-optimal classifier's.
+(``experiments.recipes``, ``mlp-toy``/``best``; at commit b8e3f0b: 2-20-2 ReLU, He init, SGD lr 0.05 momentum 0.9,
+cosine decay to 0, 60 epochs, batch 5, no weight decay) and tested on the 200 test points, beside the Bayes-optimal
+classifier on those points. The target (issue 10): each backend's mean test accuracy at most 0.5 points below the
+Bayes-optimal classifier's.
 
 This script, per candidate setting (``GRID``: overrides laid over that recipe), backend, data set and split seed:
 
-    X, y = make_toy(cfg, s).train                       # the 800 training points only; the test points are never built into a task
-    for fold in StratifiedKFold(5, shuffle, seed s + 1)[:folds]:   # 640 fit, 160 validation points
-        learner = build_mlp_learner(...)                # the product's NumpyLearner (nnlab.numpy_nn) / TorchLearner (nnlab.models.mlp)
-        fit(learner, TaskData(train=ArraySource(fit part), test=EvalSet(validation part)))  # the one loop, no run folder
+    X, y = make_toy(cfg, s).train          # the 800 training points; no test point is ever put in a task
+    for fold in StratifiedKFold(5, shuffle, seed s + 1)[:folds]:         # 640 fit, 160 validation points
+        learner = build_mlp_learner(...)   # the product's NumpyLearner (numpy_nn) / TorchLearner (models.mlp)
+        fit(learner, TaskData(train=ArraySource(fit part), test=EvalSet(validation part)))   # no run folder
         record: validation accuracy, the Bayes-optimal classifier's on the same validation points
 
 and picks the setting with the best mean validation accuracy over every (backend, data set, seed, fold) it ran: one
@@ -62,8 +63,8 @@ GRID = {
     "h32x32": {"model": {"hidden": (32, 32)}},
 }
 DATASETS = ("moons", "circles")
-K_FOLDS = 5  # the training points are cut into 5 stratified folds (160 validation points each); --folds uses the first ones
-POP_DRAWS, POP_SEED = 20_000, 20_261_130  # fresh draws of the generating process for the diagnostic (seed: fixed, arbitrary)
+K_FOLDS = 5  # stratified folds of the 800 training points (160 validation points each); --folds uses the first ones
+POP_DRAWS, POP_SEED = 20_000, 20_261_130  # fresh draws of the generating process, the diagnostic's (seed: fixed, arbitrary)
 
 
 def resolve(setting: str, backend: str, seed: int):
@@ -72,8 +73,9 @@ def resolve(setting: str, backend: str, seed: int):
     from nnlab.experiments.mlp import toy_configs
 
     over = GRID[setting]
+    train = {**over.get("train", {}), "progress": "off", "seed": seed, "device": "cpu"}
     cfg = toy_configs("best", model={"backend": backend, **over.get("model", {})}, optim=over.get("optim"),
-                      schedule=over.get("schedule"), train={**over.get("train", {}), "progress": "off", "seed": seed, "device": "cpu"})
+                      schedule=over.get("schedule"), train=train)
     return cfg["model"], cfg["optim"], cfg["schedule"], cfg["train"]
 
 
@@ -147,7 +149,7 @@ def _key(r: dict) -> tuple:
 
 
 def load_records(path: Path) -> dict:
-    """Finished cells whose resolved configs are still those a setting gives now (a changed setting or recipe is rerun)."""
+    """Finished cells whose resolved configs are those a setting gives now (a changed setting or recipe is rerun)."""
     done, current = {}, {}
     if path.exists():
         for line in path.read_text().splitlines():
@@ -198,9 +200,11 @@ def validate(args, out: Path) -> list[dict]:
         cfg = ToyDataConfig(dataset=dataset)
         X, y = make_toy(cfg, seed).train  # (800, 2), (800,): the split compare part1 trains on
         fit_idx, val_idx = folds(y, seed, fold + 1)[fold]
-        r = train_and_validate(setting, backend, seed, (X[fit_idx], y[fit_idx]), (X[val_idx], y[val_idx]), pops[dataset][0])
+        fit_part, val_part = (X[fit_idx], y[fit_idx]), (X[val_idx], y[val_idx])
+        r = train_and_validate(setting, backend, seed, fit_part, val_part, pops[dataset][0])
         r.update(setting=setting, backend=backend, dataset=dataset, seed=seed, fold=fold,
-                 overrides=_jsonable(GRID[setting]), config=resolved_record(setting, backend), bayes_val_accuracy=accuracy(mixture_for(cfg), X[val_idx], y[val_idx]),
+                 overrides=_jsonable(GRID[setting]), config=resolved_record(setting, backend),
+                 bayes_val_accuracy=accuracy(mixture_for(cfg), *val_part),
                  bayes_rate_draws=pops[dataset][1])
         done[_key(r)] = r
         with path.open("a") as fh:
@@ -317,8 +321,8 @@ def test_chosen(setting: str, backends: list[str], seeds: int) -> dict:
                                "per_seed_test": accs, "per_seed_bayes": bayes}
             r = res[f"{b}/{d}"]
             print(f"  test {b}/{d}: {r['test'][0]:.2f}, Bayes {r['bayes'][0]:.2f}, ours − Bayes {r['minus_bayes'][0]:+.2f} "
-                  f"± {r['minus_bayes'][1]:.2f} ({'met' if r['met'] else 'MISSED'}); fresh − Bayes rate {r['fresh_minus_bayes_rate'][0]:+.2f}",
-                  flush=True)
+                  f"± {r['minus_bayes'][1]:.2f} ({'met' if r['met'] else 'MISSED'}); "
+                  f"fresh − Bayes rate {r['fresh_minus_bayes_rate'][0]:+.2f}", flush=True)
     return res
 
 
