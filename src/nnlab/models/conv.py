@@ -75,9 +75,7 @@ class Conv3x3(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.uses_patch_gradient(x):
             return super().forward(x)
-        return self._forward_with(x, self.weight, self.bias)
-
-    def _forward_with(self, x, weight, bias):
+        weight, bias = self.weight, self.bias
         if torch.is_autocast_enabled("cpu"):  # cast as autocast would for conv2d, then run without it
             dtype = torch.get_autocast_dtype("cpu")
             x, weight = x.to(dtype), weight.to(dtype)
