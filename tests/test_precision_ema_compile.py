@@ -223,6 +223,37 @@ def test_tta_flip_evaluates_the_mean_of_the_image_and_its_mirror():
         torch.testing.assert_close(learner.predict_proba(flat), torch.softmax(learner.model(flat), 1))
 
 
+def _moved(x, n):
+    """Reference shift, by slicing: content moves n pixels down-right (up-left when n < 0), zeros fill in."""
+    out = torch.zeros_like(x)
+    if n > 0:
+        out[..., n:, n:] = x[..., :-n, :-n]
+    else:
+        out[..., :n, :n] = x[..., -n:, -n:]
+    return out
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_tta_translate_averages_the_shifted_views_with_weights_half_quarter_quarter(flip):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    x, y = torch.randn(5, 3, 8, 8), torch.tensor([0, 1, 2, 1, 0])
+    with torch.no_grad():
+        view = (lambda v: 0.5 * (model(v) + model(v.flip(3)))) if flip else model
+        want = 0.5 * view(x) + 0.25 * view(_moved(x, 2)) + 0.25 * view(_moved(x, -2))
+        plain = view(x)
+    learner = _learner(model, tta_flip=flip, tta_translate=2)
+    torch.testing.assert_close(learner.predict_proba(x), torch.softmax(want, 1))
+    assert not torch.allclose(want, plain, atol=1e-3)  # the shifted views change the answer here
+    ev = learner.evaluate(EvalSet(x, y), 2)  # three chunks
+    assert ev.loss_sum == pytest.approx(nn.functional.cross_entropy(want, y, reduction="sum").item(), rel=1e-5)
+
+
+def test_tta_translate_must_be_a_nonnegative_pixel_count():
+    with pytest.raises(ConfigError, match="tta_translate"):
+        TrainConfig(tta_translate=-1)
+
+
 # -- (f) no weight decay on 1-D parameters -----------------------------------------------------------
 def _convnet() -> nn.Module:
     torch.manual_seed(0)

@@ -85,6 +85,9 @@ class TrainConfig:
     early_stop_accuracy: float = field(default=0.0, metadata={"help": "stop once validation accuracy >= this fraction (0 = off)"})
     early_stop_patience: int = field(default=1, metadata={"help": "evaluations in a row that must hold the early-stop target"})
     tta_flip: bool = field(default=False, metadata={"help": "evaluation: average the logits of each image and its mirror image"})
+    tta_translate: int = field(default=0, metadata={"help": "evaluation: also average the logits of the image shifted by N pixels "
+                                                            "down-right and up-left (zero padded; weights 1/4 each, the "
+                                                            "unshifted image 1/2; with their mirrors under --tta-flip); 0 = off"})
     eval_batch_size: int = field(default=1000, metadata={"help": "batch size for evaluation"})
     progress: str = field(default="auto", metadata={"help": "progress bars: auto (on a terminal) | on | off"})
 
@@ -102,6 +105,7 @@ class TrainConfig:
             nonneg_int("checkpoint_every", self.checkpoint_every),
             in_range("early_stop_accuracy", self.early_stop_accuracy, 0, 1),
             positive_int("early_stop_patience", self.early_stop_patience),
+            nonneg_int("tta_translate", self.tta_translate),
             positive_int("eval_batch_size", self.eval_batch_size),
             one_of("progress", self.progress, PROGRESS_MODES),
         ]

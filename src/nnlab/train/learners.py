@@ -177,15 +177,30 @@ class TorchLearner:
 
     # -- evaluation -------------------------------------------------------------------------------
     def _logits_eval(self, model, x):
-        """Evaluation logits (B, C); with ``tta_flip`` the mean of the image's and its mirror's logits."""
+        """Evaluation logits (B, C): test-time augmentation over the views ``tta_flip`` and ``tta_translate`` ask for.
+
+        Views of an image batch (B, 3, H, W): the image itself (weight 1/2 with ``tta_translate``, else 1), shifted by
+        ``n`` pixels down-right and up-left (1/4 each, zero padded: zero is the mean colour after normalisation, as in
+        training's crops); with ``tta_flip``, each view and its mirror share its weight. The logits are averaged."""
         torch = self.torch
-        if self.cfg.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            if self.cfg.tta_flip and x.dim() == 4:  # (B, 3, H, W): mirror along W, one batch of 2B
-                both = model(torch.cat([x, x.flip(3)])).float()  # (2B, C)
-                return 0.5 * (both[:len(x)] + both[len(x):])
-            return model(x).float()
+        if x.dim() != 4:  # not an image: no views
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                return model(x).float()
+        n = self.cfg.tta_translate
+        views = [(0, 1.0)] if not n else [(0, 0.5), (n, 0.25), (-n, 0.25)]
+        out = None
+        for shift, w in views:
+            v = x if not shift else _shift(x, shift)
+            if self.cfg.channels_last:
+                v = v.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                if self.cfg.tta_flip:  # mirror along W, one batch of 2B
+                    both = model(torch.cat([v, v.flip(3)])).float()  # (2B, C)
+                    logits = 0.5 * (both[:len(x)] + both[len(x):])
+                else:
+                    logits = model(v).float()
+            out = w * logits if out is None else out + w * logits
+        return out
 
     def evaluate(self, evalset, batch_size: int) -> EvalResult:
         torch = self.torch
@@ -345,3 +360,13 @@ def _torch_to_np(obj):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_torch_to_np(v) for v in obj)
     return obj
+
+
+def _shift(x, n: int):
+    """(B, C, H, W) -> the same batch moved ``n`` pixels down and right (up and left when n < 0), zeros filling in."""
+    import torch.nn.functional as F
+
+    H, W = x.shape[2], x.shape[3]
+    p = abs(n)
+    padded = F.pad(x, (p, p, p, p))  # (B, C, H + 2p, W + 2p)
+    return padded[:, :, p - n:p - n + H, p - n:p - n + W]
