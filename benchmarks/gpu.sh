@@ -44,9 +44,9 @@ step() { local name=$1 limit=$2; shift 2; log "start $name (limit ${limit}s)"; l
 
 log "$($PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")')"
 if [ "$DEV" = cuda ]; then
-  step tests 90 $PY -m pytest -q -p no:cacheprovider tests/test_device_batches.py tests/test_rnn_models.py -k cuda
+  step tests 90 $PY -m pytest -q -p no:cacheprovider tests/data/test_device_batches.py tests/models/test_rnn_models.py -k cuda
 else
-  step tests 90 $PY -m pytest -q -p no:cacheprovider tests/test_device_batches.py -k "not cuda" -x
+  step tests 90 $PY -m pytest -q -p no:cacheprovider tests/data/test_device_batches.py -k "not cuda" -x
 fi
 QUICK=""; [ "$CPU_CHECK" = "--cpu-check" ] && QUICK="--quick"
 step bench_cnn 120 $PY benchmarks/bench_cnn.py --device "$DEV" --repeats 10 --steps 20 $QUICK --out "$OUT/bench_cnn.json"

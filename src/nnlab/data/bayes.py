@@ -171,7 +171,7 @@ def bayes_rate(mix: CurveMixture, *, step: float | None = None, pad: float = 7.0
     error falls as step². Worst case, a straight boundary along grid lines (two point classes at ±σ): 6e-4
     at σ/4, 4e-5 at σ/16. On the toy data's curved boundaries the kink errors of neighbouring cells largely
     cancel: circles at σ = 0.05 give 0.977184 against the 1-D Rice-density integral's 0.977166 at σ/4
-    (tests/test_bayes.py)."""
+    (tests/data/test_bayes.py)."""
     s = mix.noise
     h = s / 4 if step is None else float(step)
     if not (math.isfinite(h) and h > 0):

@@ -71,7 +71,7 @@ def _download_hint(folder) -> str:
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Per-channel (R, G, B) mean and std of the 50,000 training images, pixels scaled to [0, 1], over all
 # pixels of the split (the figures published with CIFAR-10 training recipes, e.g. airbench; recomputed
-# from the data set in tests/test_cifar10.py). Not (0.2023, 0.1994, 0.2010), the mean of per-image stds
+# from the data set in tests/data/test_cifar10.py). Not (0.2023, 0.1994, 0.2010), the mean of per-image stds
 # that some repositories copy.
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)

@@ -79,7 +79,7 @@ BUDGETS: dict[str, Budget] = {
         rnn={"seed": {}, "best": {}},
         grad_length=20, grad_steps=1500,
     ),
-    # Tests only (tests/test_reproduce.py): every section on tiny settings in well under a minute on a CPU,
+    # Tests only (tests/experiments/test_reproduce.py): every section on tiny settings in well under a minute on a CPU,
     # on a small fake CIFAR-10 (allow_partial, 40 validation images). Its numbers mean nothing.
     "smoke": Budget(
         summary=("smoke: a test of the pipeline on tiny settings (1-epoch MLPs, 2-step CNNs, 20-step RNNs, small "

@@ -38,17 +38,28 @@ def run_or_reuse(run_dir, train: Callable[[bool], dict]) -> dict:
     """The summary of the run in ``run_dir``: read as it is when the run finished (``summary.json``), else
     ``train(resume)``, with ``resume=True`` when an interrupted run left its ``checkpoint.pt``.
 
+    A finished run gets back any figure it lacks, drawn from its saved files (``summary.json`` is written before
+    the figures, so a run killed between the two is finished but has none); nothing is retrained.
+
     The one rule by which ``nnlab compare part1``, ``nnlab sweep rnn`` and ``nnlab reproduce`` continue where they
     stopped."""
     run_dir = Path(run_dir)
     summary = run_dir / "summary.json"
     if summary.exists():
-        return json.loads(summary.read_text())
+        from ..report.plots import draw_run_figures
+
+        s = json.loads(summary.read_text())
+        draw_run_figures(run_dir, s, only_missing=True)
+        return s
     return train((run_dir / "checkpoint.pt").exists())
 
 
 def fit_in_run_folder(learner, data, train, rec: dict, *, out, resume: bool, dry_run: bool, dist, desc: str) -> dict:
-    """``fit`` with the run folder owned (locked) by rank 0 for the run's duration; other ranks write nothing."""
+    """``fit`` with the run folder owned (locked) by rank 0 for the run's duration; other ranks write nothing.
+
+    ``fit`` writes metrics and checkpoints only; the run's figures are drawn here, from the saved files, after it
+    returns (rank 0, a real run folder; a dry run writes nothing)."""
+    from ..report.plots import draw_run_figures
     from ..train.loop import check_watchable, fit
     from ..train.runfolder import RunDir
 
@@ -56,21 +67,14 @@ def fit_in_run_folder(learner, data, train, rec: dict, *, out, resume: bool, dry
     is_main = dist is None or dist.is_main
     run = RunDir(out) if (out is not None and not dry_run and is_main) else None
     try:
-        return fit(learner, data, train, run=run, config_record=rec, resume=resume, dry_run=dry_run, is_main=is_main, desc=desc,
-                   figures=draw_run_figures)
+        summary = fit(learner, data, train, run=run, config_record=rec, resume=resume, dry_run=dry_run, is_main=is_main,
+                      desc=desc)
+        if run is not None:
+            draw_run_figures(run.path, summary)
+        return summary
     finally:
         if run is not None:
             run.release()
-
-
-def draw_run_figures(run, summary: dict, data) -> None:
-    """A run folder's figures, drawn from its saved files (metrics.csv, the summary's confusion matrix)."""
-    from ..report import plots
-
-    if run.file("metrics.csv").exists():
-        plots.plot_curves(run.file("metrics.csv"), run.file("curves.png"), title=summary.get("model"))
-    if data.class_names is not None and len(data.class_names) > 2 and "confusion_matrix" in summary:
-        plots.plot_confusion_matrix(summary["confusion_matrix"], list(data.class_names), run.file("confusion_matrix.png"))
 
 
 def default_out(*parts) -> str:

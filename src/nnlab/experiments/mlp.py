@@ -135,9 +135,8 @@ def cli_train_toy(args) -> int:
 
 
 def _decision_grid(learner, spec, X_all, y_all, X_test, y_test, run: RunDir, device, n: int = 200):
-    """Probability of class 1 on a grid (saved, so the figure can be redrawn without the model)."""
-    from ..report import plots
-
+    """Probability of class 1 on a grid, saved as ``decision_grid.npz``: ``decision_boundary.png`` is drawn from it
+    (``nnlab.report.plots.draw_run_figures``), so it can be redrawn without the model."""
     pad = 0.5
     xs = np.linspace(X_all[:, 0].min() - pad, X_all[:, 0].max() + pad, n)
     ys = np.linspace(X_all[:, 1].min() - pad, X_all[:, 1].max() + pad, n)
@@ -151,5 +150,4 @@ def _decision_grid(learner, spec, X_all, y_all, X_test, y_test, run: RunDir, dev
         proba = learner.predict_proba(torch.as_tensor(grid, dtype=torch.float32, device=device))[:, 1].cpu().numpy()
     buf = io.BytesIO()
     np.savez(buf, xx=xx, yy=yy, proba=proba.reshape(xx.shape), X=X_test, y=y_test)
-    atomic_write_bytes(run.file("decision_grid.npz"), buf.getvalue())
-    plots.plot_decision_boundary(run.file("decision_grid.npz"), run.file("decision_boundary.png"))
+    atomic_write_bytes(run.file("decision_grid.npz"), buf.getvalue())  # decision_boundary.png is drawn from it later

@@ -13,7 +13,7 @@ import functools
 import json
 from pathlib import Path
 
-from .._io import check_progress, progress_bar
+from .._io import atomic_write_text, check_progress, progress_bar
 from ..errors import ConfigError, check
 from ..report.reference import BAYES_TARGET_POINTS, CELLS, REPORT_PART1
 from ..train.runfolder import write_json
@@ -151,7 +151,7 @@ def write_part1_outputs(out: Path, results: dict, bayes_rates: dict | None = Non
                                  "Bayes-optimal acc. (same splits)", "ours − Bayes (points)",
                                  f"target (≥ Bayes − {BAYES_TARGET_POINTS})", "ours test loss"], rows),
           "", "![accuracy](part1_accuracy.png)", ""]
-    (out / "table.md").write_text("\n".join(md))
+    atomic_write_text(out / "table.md", "\n".join(md))
     write_json(out / "results.json", summary)
     labels = [f"{'NumPy' if b == 'numpy' else 'PyTorch'}\n{d}" for b, d in CELLS if f"{b}/{d}" in summary]
     keys = [f"{b}/{d}" for b, d in CELLS if f"{b}/{d}" in summary]

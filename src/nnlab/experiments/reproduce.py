@@ -215,7 +215,7 @@ def _fetch_cifar(data_dir, missing: str, *, download: bool, url: str | None, pro
 
     print(f"nnlab: CIFAR-10 not found; downloading it ({url or OFFICIAL_URL}, about 163 MB, md5 verified)", file=sys.stderr)
     try:
-        path = download_cifar10(data_dir, url=url or OFFICIAL_URL, md5=OFFICIAL_MD5, progress=progress != "off")
+        path = download_cifar10(data_dir, url=url or OFFICIAL_URL, md5=OFFICIAL_MD5, progress=progress)
     except DataError as e:
         print(f"nnlab: {e}; the CIFAR-10 sections are skipped (rerun to resume the download)", file=sys.stderr)
         return f"{missing} The download failed: {e}"

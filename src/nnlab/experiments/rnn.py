@@ -7,10 +7,11 @@ data (a held-out set drawn with another seed than the test set), with a layer pe
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._io import check_progress, progress_bar
+from .._io import atomic_write_text, check_progress, progress_bar
 from .._validate import in_range, nonneg_int, parse_int_list
 from ..errors import ConfigError, check
 from ..report.reference import REPORT_RNN
@@ -181,7 +182,7 @@ def write_sweep_outputs(out: Path, results: list, recipe_name: str) -> dict:
           tables.markdown_table(["cell", "T", "report", "ours", "runs ≥ 99%", "steps to solve", "s / run"], rows).rstrip("\n"), "",
           f"{len(results)} runs, {total / 60:.1f} min of training in all.", "",
           "![accuracy vs length](accuracy_vs_length.png)", ""]
-    (out / "table.md").write_text("\n".join(md))
+    atomic_write_text(out / "table.md", "\n".join(md))
     write_json(out / "results.json", {"recipe": recipe_name, "cells": agg})
     plots.plot_accuracy_vs_length(fig_rows, out / "accuracy_vs_length.png", reference=REPORT_RNN)
     return agg
@@ -223,6 +224,7 @@ def analyze_gradients(T: int, out, *, steps: int = 1500, seed: int = 0, recipe_n
             from ..train.checkpoint import load_checkpoint
 
             learner.load_state_dict(load_checkpoint(rd / "checkpoint.pt")["learner"])
+            plots.draw_run_figures(rd, json.loads((rd / "summary.json").read_text()), only_missing=True)  # a reused run
         else:
             rec = _record(recipe_name, (rnn_cfg, data_cfg, optim, sched, train, cur))
             fit_in_run_folder(learner, task, train, rec, out=rd, resume=(rd / "checkpoint.pt").exists(), dry_run=False,

@@ -4,8 +4,9 @@ Submodules (import the one you need; this package itself imports nothing):
 
 - ``nnlab.report.tables``: ``mean_std``, ``fmt_pct``, ``markdown_table``, ``read_metrics_csv``.
 - ``nnlab.report.plots``: ``plot_curves``, ``plot_decision_boundary``, ``plot_confusion_matrix``,
-  ``plot_accuracy_vs_length``, ``plot_gradient_norms``, ``plot_bar_compare``. Figures are rendered with
-  matplotlib's Agg canvas (no pyplot, no global backend change, nothing left open) and written atomically.
+  ``plot_accuracy_vs_length``, ``plot_gradient_norms``, ``plot_bar_compare``; ``draw_run_figures`` (the figures
+  of one run folder). Figures are rendered with matplotlib's Agg canvas (no pyplot, no global backend change,
+  nothing left open) and written atomically.
 - ``nnlab.report.html``: ``render_html``, ``write_html``: the report's markdown as one offline HTML page
   with every image embedded as base64.
 

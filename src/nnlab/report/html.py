@@ -25,10 +25,10 @@ import base64
 import html as _html
 import os
 import re
-import uuid
 from pathlib import Path
 from urllib.parse import unquote
 
+from .._io import atomic_write_text
 from ..errors import DataError
 
 ON_MISSING = ("error", "placeholder")
@@ -335,12 +335,5 @@ def write_html(md_path: str | os.PathLike, out_html: str | os.PathLike, title: s
     page = render_html(text, md_path.parent, title, on_missing=on_missing)
     out = Path(out_html)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(page)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_text(out, page)
     return out

@@ -349,3 +349,31 @@ def plot_bar_compare(labels: Sequence[str], series: Mapping[str, tuple], out_png
     across that label's group (a reference level such as the Bayes-optimal accuracy); ``None``/NaN: no dash.
     """
     return _save(_fig_bar_compare(labels, series, ylabel, title, markers), out_png)
+
+
+# ------------------------------------------------------------------------------- a run folder's figures
+def draw_run_figures(run_dir: str | os.PathLike, summary: Mapping, *, only_missing: bool = False) -> dict[str, Path]:
+    """The figures of one run folder, drawn from its saved files; returns ``{kind: path}`` of those it holds.
+
+    ``curves``: ``curves.png`` from ``metrics.csv``; ``confusion``: ``confusion_matrix.png`` from ``summary``'s
+    ``confusion_matrix`` when it has more than 2 classes (class names: the keys of its ``per_class_accuracy``, in
+    order); ``boundary``: ``decision_boundary.png`` from ``decision_grid.npz``. ``only_missing``: draw only the
+    figures not there yet (a finished run folder reused, e.g. one killed after ``summary.json``, before them)."""
+    rd = Path(run_dir)
+    names, matrix = list(summary.get("per_class_accuracy") or {}), summary.get("confusion_matrix")
+    figures = {  # kind: (file, whether its source is there, how to draw it)
+        "curves": ("curves.png", (rd / "metrics.csv").exists(),
+                   lambda out: plot_curves(rd / "metrics.csv", out, title=summary.get("model"))),
+        "confusion": ("confusion_matrix.png", matrix is not None and len(names) > 2 and len(matrix) == len(names),
+                      lambda out: plot_confusion_matrix(matrix, names, out)),
+        "boundary": ("decision_boundary.png", (rd / "decision_grid.npz").exists(),
+                     lambda out: plot_decision_boundary(rd / "decision_grid.npz", out)),
+    }
+    held = {}
+    for kind, (png, source, draw) in figures.items():
+        out = rd / png
+        if source and not (only_missing and out.exists()):
+            draw(out)
+        if out.exists():
+            held[kind] = out
+    return held

@@ -65,6 +65,8 @@ def _convert(cls, name: str, text: str):
             from .._validate import parse_int_list
 
             return parse_int_list(name, text)
+    except ConfigError:  # parse_int_list's own message, naming the item that is wrong
+        raise
     except (ValueError, TypeError):  # TypeError: argparse < 3.12 hands "--flag=--" over as []
         kind = {int: "an integer", float: "a number"}.get(t, str(t))
         raise ConfigError(f"{_flag(name)} must be {kind}, got {text!r}") from None

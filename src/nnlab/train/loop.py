@@ -41,7 +41,7 @@ class TaskData:
     val: Any = None  # EvalSet | None
     class_names: tuple[str, ...] | None = None
     info: dict = field(default_factory=dict)  # dataset facts for summary.json (name, sizes, ...)
-    #: called after training on rank 0 with (learner, run_dir) to write task-specific files
+    #: called after training on rank 0 with (learner, run_dir) to write task-specific data files (not figures)
     extra_outputs: Callable | None = None
 
 
@@ -66,13 +66,12 @@ class _LoopState:
 
 
 def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config_record: dict,
-        resume: bool = False, dry_run: bool = False, is_main: bool = True, desc: str = "train",
-        figures: Callable | None = None) -> dict:
+        resume: bool = False, dry_run: bool = False, is_main: bool = True, desc: str = "train") -> dict:
     """Train ``learner`` on ``data``; write the run folder (rank 0); return the summary dict.
 
     Writes ``config.json``, ``metrics.csv`` and ``checkpoint.pt`` as it goes and ``summary.json`` last (its presence
-    marks the folder complete); a dry run writes nothing. Figures are the caller's, drawn from the saved files.
-    ``figures(run_dir, summary, data)`` is kept for callers that still pass it: it runs just before ``summary.json``.
+    marks the folder complete); a dry run writes nothing. It draws no figure: the caller draws them from the saved
+    files (``nnlab.experiments.common.fit_in_run_folder``).
     """
     check_watchable(cfg, data)
     per_epoch = data.train.steps_per_epoch
@@ -116,7 +115,7 @@ def fit(learner, data: TaskData, cfg: TrainConfig, *, run: RunDir | None, config
     final_test = last_test if ended_on_period else learner.evaluate(data.test, cfg.eval_batch_size)
     summary = _summary(learner, data, cfg, config_record, st, final_test, wall, dry_run)
     if out is not None and is_main:
-        _finish(out, learner, data, summary, figures)
+        _finish(out, learner, data, summary)
     return summary
 
 
@@ -229,11 +228,9 @@ def _summary(learner, data: TaskData, cfg: TrainConfig, config_record: dict, st:
     return summary
 
 
-def _finish(run: RunDir, learner, data: TaskData, summary: dict, figures: Callable | None) -> None:
-    """Rank 0's last writes. ``summary.json`` comes last: its presence means the run folder is complete (a sweep
-    reuses such a folder as is), so whatever a caller hooks in here is in the folder before it."""
-    if figures is not None:  # kept for callers that pass it; the loop itself draws nothing
-        figures(run, summary, data)
+def _finish(run: RunDir, learner, data: TaskData, summary: dict) -> None:
+    """Rank 0's last writes: the task's extra files (``TaskData.extra_outputs``), then ``summary.json``, whose
+    presence means the run folder is complete (a sweep reuses such a folder as is)."""
     if data.extra_outputs is not None:
         data.extra_outputs(learner, run)
     write_json(run.file("summary.json"), summary)

@@ -67,36 +67,6 @@ def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "nnlab", *args], capture_output=True, text=True, timeout=300, **kw)
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--backend", "jax"], "valid: numpy, torch"),
-    (["--dataset", "mnist"], "valid: moons, circles, cifar10"),
-    (["--optimizer", "lbfgs"], "valid: sgd, adam, adamw, rmsprop"),
-    (["--lr", "0"], "lr must be"),
-    (["--lr", "-1"], "lr must be"),
-    (["--lr", "abc"], "--lr must be a number"),
-    (["--batch-size", "0"], "batch_size must be"),
-    (["--epochs", "0"], "epochs must be"),
-    (["--epochs", "2.5"], "--epochs must be an integer"),
-    (["--hidden", "20,x"], "hidden"),
-    (["--hidden", "0"], "hidden"),
-    (["--hidden", "-3"], "hidden"),
-    (["--recipe", "fastest"], "unknown recipe 'fastest'; valid: seed, best"),
-    (["--device", "tpu"], "valid: auto, cpu, cuda, mps"),
-])
-def test_bad_input_clear_message(tmp_path, capsys, argv, needle):
-    code = main(["train", "mlp", "--dry-run", *argv])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert needle in err and "Traceback" not in err
-
-
-def test_bad_input_subprocess_exit_2_no_traceback():
-    r = _cli("train", "mlp", "--backend", "jax", "--dry-run")
-    assert r.returncode == 2 and "valid: numpy, torch" in r.stderr and "Traceback" not in r.stderr
-    r = _cli("train", "mlp", "--no-such-flag")
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-
-
 def test_existing_run_needs_resume_and_incompatible_resume_refused(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "mlp", "--epochs", "1", "--progress", "off", "--out", str(out)]) == 0
@@ -190,3 +160,71 @@ def test_final_test_evaluation_is_not_repeated_and_eval_every_applies_to_epochs(
     assert len(calls) == len(rows)  # one test evaluation per row (no validation split here), none after
     s = json.loads((out / "summary.json").read_text())
     assert s["test_accuracy"] == pytest.approx(float(rows[-1]["test_accuracy"]))
+
+
+def test_fit_writes_no_figure_and_its_caller_draws_them(tmp_path):
+    """``fit`` writes metrics, checkpoints and data only; ``fit_in_run_folder`` draws the figures from those files."""
+    import inspect
+
+    from nnlab.experiments.common import config_record, fit_in_run_folder
+    from nnlab.experiments.mlp import setup_toy, toy_configs
+    from nnlab.train.loop import fit
+    from nnlab.train.runfolder import RunDir
+
+    assert "figures" not in inspect.signature(fit).parameters
+    cfg = toy_configs("best", model={"backend": "numpy"}, train={"epochs": 1, "progress": "off"})
+    rec = config_record("mlp", "mlp-numpy", "best", **cfg)
+    learner, data, _ = setup_toy(cfg["model"], cfg["data"], cfg["optim"], cfg["schedule"], cfg["train"])
+    with RunDir(tmp_path / "bare") as run:
+        fit(learner, data, cfg["train"], run=run, config_record=rec)
+    bare = {p.name for p in (tmp_path / "bare").iterdir()}
+    assert {"config.json", "metrics.csv", "checkpoint.pt", "decision_grid.npz", "summary.json"} <= bare
+    assert not [n for n in bare if n.endswith(".png")], bare
+    learner, data, _ = setup_toy(cfg["model"], cfg["data"], cfg["optim"], cfg["schedule"], cfg["train"])
+    fit_in_run_folder(learner, data, cfg["train"], rec, out=tmp_path / "run", resume=False, dry_run=False, dist=None,
+                      desc="t")
+    assert {"curves.png", "decision_boundary.png"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    assert not (tmp_path / "run" / "confusion_matrix.png").exists()  # two classes: no confusion matrix figure
+
+
+def test_run_or_reuse_redraws_missing_figures_of_a_finished_run_without_training(tmp_path, monkeypatch):
+    """A finished run (summary.json) killed before its figures, or whose figures were deleted, gets them back
+    from its saved files when reused; the training function is not called, and a figure present is not redrawn."""
+    import numpy as np
+
+    from nnlab.experiments.common import run_or_reuse
+    from nnlab.report import plots
+    from nnlab.train.runfolder import write_json, write_metrics_csv
+
+    rd = tmp_path / "run"
+    rd.mkdir()
+    write_metrics_csv(rd / "metrics.csv", [
+        {"epoch": e, "step": 10 * e, "train_loss": 1.0 / e, "train_accuracy": 0.5 + 0.1 * e, "test_loss": 1.2 / e,
+         "test_accuracy": 0.45 + 0.1 * e, "lr": 0.01, "seconds": 1.5} for e in (1, 2, 3)])
+    g = np.linspace(-2, 2, 20)
+    xx, yy = np.meshgrid(g, g)
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    np.savez(rd / "decision_grid.npz", xx=xx, yy=yy, proba=1 / (1 + np.exp(-(xx + yy))), X=X, y=(X.sum(1) > 0).astype(int))
+    summary = {"model": "m", "test_accuracy": 0.75, "test_loss": 0.4, "steps": 30,
+               "per_class_accuracy": {"cat": 0.8, "dog": 0.7, "frog": 0.75},
+               "confusion_matrix": [[8, 1, 1], [2, 7, 1], [1, 1, 8]]}
+    write_json(rd / "summary.json", summary)
+    assert set(plots.draw_run_figures(rd, summary)) == {"curves", "confusion", "boundary"}
+    (rd / "curves.png").unlink()
+    (rd / "confusion_matrix.png").unlink()
+    boundary = (rd / "decision_boundary.png").read_bytes()
+    drawn = []
+    for name in ("plot_curves", "plot_confusion_matrix", "plot_decision_boundary"):
+        real = getattr(plots, name)
+        monkeypatch.setattr(plots, name, lambda *a, _n=name, _r=real, **k: drawn.append(_n) or _r(*a, **k))
+
+    def train(resume):
+        raise AssertionError("a finished run was retrained")
+
+    assert run_or_reuse(rd, train) == summary
+    assert sorted(drawn) == ["plot_confusion_matrix", "plot_curves"]  # only the missing ones
+    for name in ("curves.png", "confusion_matrix.png"):
+        assert (rd / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert (rd / "decision_boundary.png").read_bytes() == boundary
+    drawn.clear()
+    assert run_or_reuse(rd, train) == summary and drawn == []  # all there: nothing drawn

@@ -17,7 +17,6 @@ from nnlab.cli import main
 from nnlab.data import download as dl
 from nnlab.data.cifar10 import ARCHIVE_NAME, load_cifar10
 from nnlab.experiments import reproduce as rp
-from test_download import server  # noqa: F401  (the local HTTP server fixture)
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def _missing(data_dir) -> str:
     return reason
 
 
-def test_missing_data_is_downloaded_verified_and_then_found(server, archive, tmp_path, capsys):  # noqa: F811
+def test_missing_data_is_downloaded_verified_and_then_found(server, archive, tmp_path, capsys):
     server.files["/c.tar.gz"] = archive
     data_dir = tmp_path / "data"
     assert rp._fetch_cifar(data_dir, _missing(data_dir), download=True, url=server.url("/c.tar.gz"), progress="off") is None
@@ -44,7 +43,7 @@ def test_missing_data_is_downloaded_verified_and_then_found(server, archive, tmp
     assert "downloading" in err and "md5 verified" in err and "CIFAR-10 ready" in err
 
 
-def test_no_download_skips_without_touching_the_network(server, archive, tmp_path):  # noqa: F811
+def test_no_download_skips_without_touching_the_network(server, archive, tmp_path):
     data_dir = tmp_path / "data"
     reason = rp._fetch_cifar(data_dir, _missing(data_dir), download=False, url=server.url("/c.tar.gz"), progress="off")
     assert "--no-download" in reason and "CIFAR-10 not found" in reason
@@ -52,7 +51,7 @@ def test_no_download_skips_without_touching_the_network(server, archive, tmp_pat
 
 
 @pytest.mark.parametrize("fault", ["404", "corrupt", "cut"])
-def test_a_failed_download_skips_and_leaves_nothing_taken_for_the_data(server, archive, tmp_path, fault, capsys):  # noqa: F811
+def test_a_failed_download_skips_and_leaves_nothing_taken_for_the_data(server, archive, tmp_path, fault, capsys):
     data_dir = tmp_path / "data"
     if fault != "404":
         server.files["/c.tar.gz"] = archive[:-10] + b"x" * 10 if fault == "corrupt" else archive

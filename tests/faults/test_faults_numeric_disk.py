@@ -161,7 +161,7 @@ def test_nan_gradient_stops_clearly_and_keeps_the_last_good_checkpoint(refs, tmp
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning")
 def test_huge_learning_rate_from_the_start(tmp_path, capsys):
-    """--lr 1e30 (numpy backend; the torch one is in test_train_loop.py): clear message, no checkpoint claimed."""
+    """--lr 1e30 (numpy backend; the torch one is in train/test_loop.py): clear message, no checkpoint claimed."""
     out = tmp_path / "run"
     code = main(["train", "mlp", "--backend", "numpy", "--lr", "1e30", "--momentum", "0", "--epochs", "1", "--n-samples", "100",
                  "--progress", "off", "--out", str(out)])

@@ -3,7 +3,7 @@
 Data: every corruption of ``fakes.CORRUPTIONS`` (archive and extracted folder), pickles whose payload calls
 ``os.system``/``eval``/``exec``/``subprocess``, and a poisoned decode cache: ``nnlab train cnn|mlp ... --dry-run``
 exits 2 with one message naming the file and no traceback; a payload never runs; a hostile tar member never
-lands outside the data folder. (The loader's own unit tests are tests/test_cifar10.py and test_safe_pickle.py.)
+lands outside the data folder. (The loader's own unit tests are tests/data/test_cifar10.py and test_safe_pickle.py.)
 
 Checkpoints: a ``checkpoint.pt`` carrying a pickle payload never runs (``weights_only=True``) on ``--resume``
 or ``nnlab evaluate``; with a torch older than 2.6 (whose ``weights_only`` could be bypassed) no checkpoint is

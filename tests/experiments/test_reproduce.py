@@ -417,7 +417,8 @@ def test_part1_overrides_layer_per_backend():
     assert resolve_overrides(seed, "torch")["optim"] == {"optimizer": "adam", "lr": 1e-3, "momentum": 0.0}
     assert resolve_overrides(seed, "numpy")["optim"] == {"optimizer": "sgd", "lr": 0.05, "momentum": 0.0}
     assert resolve_overrides(seed, "numpy")["schedule"] == resolve_overrides(seed, "torch")["schedule"] == {"schedule": "constant"}
-    assert all(v == {} for v in resolve_overrides(RECIPES["mlp-toy"]["best"], "torch").values())
+    best = resolve_overrides(RECIPES["mlp-toy"]["best"], "torch")  # the base, but 30 epochs (chosen on validation)
+    assert best["train"] == {"epochs": 30} and best["optim"] == best["schedule"] == {}
     both = {"train": {"epochs": 3, "batch_size": 5}, "torch": {"train": {"epochs": 5}}}  # the backend's layer on top
     assert resolve_overrides(both, "torch")["train"] == {"epochs": 5, "batch_size": 5}
     assert resolve_overrides(both, "numpy")["train"] == {"epochs": 3, "batch_size": 5}
@@ -433,3 +434,28 @@ def test_folder_of_changed_recipes(tmp_path, capsys):
     recipes["part1"]["seed"] = {"schedule": {"schedule": "cosine"}}
     out = _foreign(tmp_path, budget_settings=rp.BUDGETS["smoke"].settings(), recipes=recipes)
     _fails(capsys, ["reproduce", "--budget", "smoke", "--out", str(out)], "recipes changed", "choose another --out")
+
+
+def test_every_section_and_the_download_get_the_users_progress_setting(tmp_path, monkeypatch):
+    """``--progress on`` reaches every section's runs and the CIFAR-10 download as ``on`` (the one rule,
+    ``nnlab._io.progress_enabled``, decides there), not as a boolean that turns ``on`` into ``auto``. Nothing
+    trains: the functions the sections call are replaced by recorders."""
+    import nnlab.data.download as download
+    import nnlab.experiments.cifar as cifar
+    import nnlab.experiments.part1 as part1
+    import nnlab.experiments.rnn as rnn
+
+    got = []
+    monkeypatch.setattr(part1, "run_part1", lambda *a, progress, **k: got.append(("part1", progress)))
+    monkeypatch.setattr(cifar, "train_cifar", lambda model, **k: got.append((model, k["train"]["progress"])) or {})
+    monkeypatch.setattr(rnn, "run_sweep", lambda *a, progress, **k: got.append(("sweep", progress)))
+    monkeypatch.setattr(rnn, "analyze_gradients", lambda *a, progress, **k: got.append(("gradients", progress)))
+    fetched = []
+    monkeypatch.setattr(rp, "_cifar_available", lambda data_dir: None if fetched else "CIFAR-10 not found")
+    monkeypatch.setattr(download, "download_cifar10", lambda data_dir, *, progress, **k: fetched.append(progress) or data_dir)
+    rec = {"device": "cpu", "finished": None, "sections": {n: {"status": "pending"} for n in rp.SECTIONS}}
+    failed = rp._run_sections(tmp_path, rec, "smoke", rp.BUDGETS["smoke"], data_dir=tmp_path, progress="on",
+                              download=True, url=None)
+    assert failed == [] and fetched == ["on"]
+    assert {name for name, _ in got} == {"part1", "mlp", "cnn", "sweep", "gradients"}
+    assert {p for _, p in got} == {"on"}, got

@@ -1,10 +1,10 @@
-"""Downloads against a real HTTP server on 127.0.0.1: full, resumed (Range), Range ignored, md5 refused."""
+"""Downloads against a real HTTP server on 127.0.0.1: full, resumed (Range), Range ignored, md5 refused.
+
+The server is the ``server`` fixture of tests/conftest.py (shared with experiments/test_reproduce_download.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
 
 import pytest
 
@@ -14,73 +14,6 @@ from nnlab.data import download as dl
 from nnlab.data.cifar10 import load_cifar10
 from nnlab.data.download import OFFICIAL_MD5, OFFICIAL_URL, download_cifar10, download_file, md5_file
 from nnlab.errors import ConfigError, DataError
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files`` with single-range ``Range: bytes=a-`` support, logging every request.
-
-    ``server.ignore_range``: answer 200 with the whole body anyway. ``server.cut_after``: send the
-    full Content-Length header but close the connection after that many body bytes.
-    """
-
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        srv = self.server
-        rng = self.headers.get("Range")
-        srv.log.append((self.path, rng))
-        body = srv.files.get(self.path)
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        start = 0
-        if rng and not srv.ignore_range:
-            assert rng.startswith("bytes=") and rng.endswith("-"), rng  # the only form the client sends
-            start = int(rng[len("bytes="):-1])
-            if start >= len(body):
-                srv.statuses.append(416)  # before the reply: the client may check statuses as soon as it has it
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-            srv.statuses.append(206)
-        else:
-            self.send_response(200)
-            srv.statuses.append(200)
-        payload = body[start:]
-        self.send_header("Content-Type", "application/gzip")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Accept-Ranges", "none" if srv.ignore_range else "bytes")
-        self.end_headers()
-        if srv.cut_after is not None:
-            self.wfile.write(payload[:srv.cut_after])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(payload)
-
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
-
-@pytest.fixture
-def server(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)  # talk to 127.0.0.1 directly
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    srv.files, srv.log, srv.statuses = {}, [], []
-    srv.ignore_range, srv.cut_after = False, None
-    srv.url = lambda path: f"http://127.0.0.1:{srv.server_address[1]}{path}"
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    t.join(timeout=5)
 
 
 @pytest.fixture

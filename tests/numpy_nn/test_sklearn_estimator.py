@@ -1,6 +1,6 @@
 """``nnlab.numpy_nn.MLPClassifier``/``MLPRegressor``: scikit-learn's estimator checks, plus their own behaviour.
 
-``tests/test_sklearn_dropin.py`` compares them with scikit-learn's estimators parameter by parameter; this file
+``tests/numpy_nn/test_sklearn_dropin.py`` compares them with scikit-learn's estimators parameter by parameter; this file
 holds the estimator checks and what a user of this package relies on (accuracy floors, labels, pickling,
 reproducibility, the errors for misuse, no reference kept to the data).
 """
