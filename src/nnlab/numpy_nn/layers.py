@@ -11,6 +11,8 @@ Conventions (shared by every layer here):
   the ``MLP``'s contiguous parameter buffer keep seeing the same arrays.
 - ``Linear`` also takes a SciPy sparse matrix as input (anything with ``@`` that is not an ndarray); the engine
   never imports SciPy itself.
+- ``Linear.forward``/``backward`` take an optional ``out=`` array for their result, as NumPy's functions do: the
+  ``MLP`` passes the same ones at every training step for its hidden layers (see ``MLP._buffer``).
 
 Only NumPy is imported here (never torch): a test checks it.
 """
@@ -80,16 +82,19 @@ class Linear:
         self._x = None
         self._ones = np.ones(0, dtype=self.dtype)                  # (N,) for db, kept while N stays the same
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``x @ W + b``, shape ``(N, D_out)``; written into ``out`` if given (as NumPy's ``out=``; dense ``x``)."""
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ConfigError(f"Linear expects input of shape (N, {self.in_features}), got {x.shape}")
         self._x = x                      # (N, D_in): a reference, not a copy; dW needs it
-        out = x @ self.W                 # (N, D_out)
+        out = x @ self.W if out is None else np.matmul(x, self.W, out=out)   # (N, D_out)
         out += self.b                    # broadcast (D_out,) over the batch
         return out
 
-    def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """Fill ``dW``, ``db``; return ``dL/dx`` (or None with ``input_grad=False``: a first layer needs none)."""
+    def backward(self, grad_out: np.ndarray, input_grad: bool = True,
+                 out: np.ndarray | None = None) -> np.ndarray | None:
+        """Fill ``dW``, ``db``; return ``dL/dx`` (or None with ``input_grad=False``: a first layer needs none),
+        written into ``out`` if given."""
         x = self._x                                   # (N, D_in)
         if x is None:
             raise RuntimeError("Linear.backward called before forward")
@@ -101,10 +106,10 @@ class Linear:
         # short C-ordered rows ((200, 100): 2.5 against 7.5 us), a step's second-largest cost after the products
         n = grad_out.shape[0]
         self._ones = self._ones if self._ones.shape[0] == n else np.ones(n, dtype=self.dtype)  # (N,) reused
-        np.matmul(self._ones, grad_out, out=self.db)  # (N,) @ (N, D_out) -> (D_out,)
+        np.dot(self._ones, grad_out, out=self.db)     # (N,) @ (N, D_out) -> (D_out,); np.dot: less dispatch
         if not input_grad:
             return None
-        return grad_out @ self.W.T                    # (N, D_out) @ (D_out, D_in) -> (N, D_in)
+        return np.matmul(grad_out, self.W.T, out=out)  # (N, D_out) @ (D_out, D_in) -> (N, D_in)
 
     def clear_cache(self) -> None:
         """Drop the reference to the last input (after inference, so that it can be freed)."""
@@ -164,8 +169,11 @@ class ReLU(Activation):
         self._mask = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        # a 1/0 mask in x's dtype, not a bool one: NumPy multiplies two float arrays about twice as fast
-        self._mask = (x > 0).astype(x.dtype)                        # (N, D): all that backward needs
+        # a 1/0 mask in x's dtype, not a bool one: NumPy multiplies two float arrays about twice as fast. Its array
+        # is reused while the input's shape stays (a training step would otherwise allocate a new (N, D) one)
+        if self._mask is None or self._mask.shape != x.shape or self._mask.dtype != x.dtype:
+            self._mask = np.empty_like(x)
+        np.greater(x, 0, out=self._mask)                             # (N, D) 1.0 / 0.0: all that backward needs
         return np.multiply(x, self._mask, out=x if self.inplace else None)           # (N, D)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:

@@ -47,23 +47,33 @@ class MLP:
         self._flat_params = np.empty(n, dtype=self.dtype)   # (P,) every W and b, in state_dict order
         self._flat_grads = np.zeros(n, dtype=self.dtype)    # (P,) their gradients
         self._linears = [layer for layer in self.layers if isinstance(layer, Linear)]   # set_activation keeps them
+        # for l2_penalty: a (P,) mask, 1 on the weights and 0 on the biases; the last coefficient times it; scratch
+        self._weight_mask = np.zeros(n, dtype=self.dtype)
+        self._l2_coef, self._l2_scale = None, np.empty(n, dtype=self.dtype)
+        self._scratch = np.empty(n, dtype=self.dtype)
         offset = 0
         for layer in self._linears:
+            self._weight_mask[offset:offset + layer.W.size] = 1.0   # each layer's block is W, then b
             offset = layer._bind(self._flat_params, self._flat_grads, offset)
         assert offset == n
+        self._weight_views = [layer.W.reshape(-1) for layer in self._linears]   # (D_in * D_out,) views of each W
+        self._buffers: dict = {}                             # see _buffer
 
     # -- forward / backward ------------------------------------------------------------------------------
     def forward(self, x) -> np.ndarray:
         """Logits ``(N, out_features)``; ``x`` is cast to the model's dtype. Caches what ``backward`` needs."""
-        if not _is_sparse(x):
+        if not isinstance(x, np.ndarray) and not _is_sparse(x):
             x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ConfigError(f"MLP expects input of shape (N, {self.in_features}), got {x.shape}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        for layer in self.layers:
-            x = layer.forward(x)
-        return x
+        for i, layer in enumerate(self.layers[:-1]):
+            if isinstance(layer, Linear) and isinstance(x, np.ndarray):   # a hidden affine layer, dense input
+                x = layer.forward(x, out=self._buffer(("out", i), x.shape[0], layer.out_features))
+            else:
+                x = layer.forward(x)
+        return self.layers[-1].forward(x)          # the logits: a new array, the caller's to keep
 
     __call__ = forward
 
@@ -72,9 +82,26 @@ class MLP:
 
         ``input_grad=False`` skips the product that only ``dL/dx`` needs (training never uses it) and returns None.
         """
-        for layer in self.layers[:0:-1]:
-            grad = layer.backward(grad)
-        return self.layers[0].backward(grad, input_grad)
+        for i in range(len(self.layers) - 1, 0, -1):
+            layer = self.layers[i]
+            if isinstance(layer, Linear) and grad.dtype == self.dtype:   # dL/d(hidden activations): reused buffer
+                grad = layer.backward(grad, out=self._buffer(("grad", i), grad.shape[0], layer.in_features))
+            else:
+                grad = layer.backward(grad)
+        return self.layers[0].backward(grad, input_grad)   # dL/dx: a new array, the caller's to keep
+
+    def _buffer(self, key, n: int, width: int) -> np.ndarray:
+        """An ``(n, width)`` array for a hidden layer's output or input gradient, the same from step to step.
+
+        Rows ``[:n]`` of the largest one asked for under ``key`` so far (kept until ``clear_cache``). A new
+        ``(200, 100)`` float64 array per layer and step can cost more than the allocation: depending on the state
+        of the allocator it comes from fresh pages of memory (page faults). These are intermediate results, never
+        returned: the next step overwrites them.
+        """
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape[0] < n:
+            buf = self._buffers[key] = np.empty((n, width), dtype=self.dtype)
+        return buf[:n]
 
     def set_activation(self, activation: str) -> None:
         """Put a new hidden activation between the same affine layers (the weights stay)."""
@@ -87,6 +114,7 @@ class MLP:
         """Drop every layer's cached activations (after inference: nothing of the input stays referenced)."""
         for layer in self.layers:
             layer.clear_cache()
+        self._buffers = {}
 
     # -- parameters and state ----------------------------------------------------------------------------
     def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -126,10 +154,15 @@ class MLP:
         Only weights are penalised, never biases (scikit-learn's ``alpha`` convention). Call after ``backward``.
         """
         total = 0.0
-        for layer in self._linears:
-            w = layer.W.ravel()                      # (D_in * D_out,) a view
-            total += float(w @ w)
-            layer.dW += coef * layer.W
+        for w in self._weight_views:                 # (D_in * D_out,) a view of each W
+            total += float(np.dot(w, w))
+        # dW += coef * W for every layer at once, over the flat vectors: (P,) scale = coef on the weights, 0 on the
+        # biases; it changes only with the batch size. Two NumPy calls in all, instead of two per layer
+        if coef != self._l2_coef:
+            np.multiply(self._weight_mask, coef, out=self._l2_scale)
+            self._l2_coef = coef
+        tmp = np.multiply(self._flat_params, self._l2_scale, out=self._scratch)   # (P,) coef * W, 0 on the biases
+        self._flat_grads += tmp
         return 0.5 * coef * total
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -204,15 +237,25 @@ def train_batches(model: MLP, loss_fn, optimizer, X, y, *, batch_size: int, samp
     Batch ``k`` is rows ``k * batch_size`` to ``(k + 1) * batch_size`` of ``X`` (a slice, a view), or, given
     ``order`` (a permutation of the rows), rows ``order[k * batch_size:(k + 1) * batch_size]``, gathered batch by
     batch: the shuffled data are never copied whole (40 MB for 50,000 x 100 float64), and each batch is still in
-    cache when the forward pass reads it.
+    cache when the forward pass reads it. A dense ``X`` is gathered into one buffer that every batch of this pass
+    reuses (the model reads a batch only until its step is done), instead of a new array per batch.
     """
     n = X.shape[0]
+    gather = order is not None and isinstance(X, np.ndarray)
+    if gather:
+        order = np.asarray(order)
+        if order.size and not (-n <= order.min() and order.max() < n):
+            raise IndexError(f"order holds row indices outside [-{n}, {n}) for {n} rows")
+        buffer = np.empty((min(batch_size, n), *X.shape[1:]), dtype=X.dtype)   # (batch_size, D) reused
     total = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         rows = slice(start, stop) if order is None else order[start:stop]
+        # X[rows] written into the buffer; mode="wrap" (same rows as X[rows] once the range is checked above)
+        # spares take's default bounds check, which would gather into a temporary and copy it over
+        x = X.take(rows, axis=0, out=buffer[:stop - start], mode="wrap") if gather else X[rows]
         w = None if sample_weight is None else sample_weight[rows]
-        total += train_step(model, loss_fn, optimizer, X[rows], y[rows], sample_weight=w, alpha=alpha) * (stop - start)
+        total += train_step(model, loss_fn, optimizer, x, y[rows], sample_weight=w, alpha=alpha) * (stop - start)
     return total / n
 
 

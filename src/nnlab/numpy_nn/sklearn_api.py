@@ -484,6 +484,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
+            if self._label_binarizer.y_type_ == "multiclass" and y.ndim == 1:
+                # the binarizer's 0/1 matrix for the labels it was just fitted on, as one comparison (transform would
+                # validate y a second time, which costs more than half a millisecond per fit on digits)
+                return X, y[:, None] == self.classes_
         else:
             classes = unique_labels(y)
             if self.warm_start:
