@@ -20,17 +20,9 @@ CANDIDATES = {"none": (False, 0), "flip": (True, 0), "flip + shift 1": (True, 1)
 
 
 def val_accuracies(run: Path, data_dir: str | None) -> dict[str, float]:
-    from nnlab.experiments.cifar import CifarDataConfig, setup_cifar
-    from nnlab.train.checkpoint import load_checkpoint
-    from nnlab.train.config import OptimConfig, ScheduleConfig, TrainConfig, from_record
+    from nnlab.experiments.evaluate import learner_from_checkpoint
 
-    st = load_checkpoint(run / "checkpoint.pt")
-    rec = st["config"]
-    train = from_record(TrainConfig, rec["train"], device="cpu", progress="off")
-    data = from_record(CifarDataConfig, rec["data"], **({"data_dir": data_dir} if data_dir else {}))
-    learner, task, _, _ = setup_cifar("cnn", "torch", data, from_record(OptimConfig, rec["optim"]),
-                                      from_record(ScheduleConfig, rec["schedule"]), train, rec["model"])
-    learner.load_state_dict(st["learner"])
+    learner, task, train, _ = learner_from_checkpoint(run / "checkpoint.pt", device="cpu", data_dir=data_dir)
     if task.val is None:
         sys.exit(f"{run}: this run has no validation split; views are chosen on validation only")
     out = {}

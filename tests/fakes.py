@@ -173,3 +173,14 @@ def make_fake_cifar(tmp_path, n_train_per_batch: int = 20, n_test: int = 20, as_
         with open(archive, "r+b") as f:
             f.truncate(size // 2)
     return data_dir
+
+
+def metrics_rows(path) -> list[dict]:
+    """A run's ``metrics.csv`` as dicts, without the wall-clock ``seconds`` column (the one that differs run to run)."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r.pop("seconds")
+    return rows

@@ -22,7 +22,6 @@ temp file and SIGKILL the run from outside while it exists. Reference runs skip 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
@@ -35,7 +34,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fakes import make_fake_cifar
+from fakes import make_fake_cifar, metrics_rows
 from nnlab.train.checkpoint import load_checkpoint
 
 _ZYGOTE = r'''
@@ -232,14 +231,6 @@ def zygote(tmp_path_factory):
 
 
 # -- checks ------------------------------------------------------------------------------------------
-def _csv_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r.pop("seconds")
-    return rows
-
-
 def _ckpt_rows(st) -> list[dict]:
     # the checkpoint's rows, formatted as metrics.csv writes them
     from nnlab.train.runfolder import METRIC_COLUMNS, _fmt
@@ -257,7 +248,7 @@ def _check_consistent(out: Path, ref_rows: list[dict]):
     for p in out.rglob("*.json"):
         json.loads(p.read_text())
     if (out / "metrics.csv").exists():
-        rows = _csv_rows(out / "metrics.csv")
+        rows = metrics_rows(out / "metrics.csv")
         assert rows == ref_rows[:len(rows)], "metrics.csv is not a prefix of the uninterrupted run's"
     if (out / "checkpoint.pt").exists():
         st = load_checkpoint(out / "checkpoint.pt")
@@ -285,7 +276,7 @@ def _assert_same_run(ref: Path, out: Path):
         assert torch.equal(v, b["learner"]["model"][k]), f"weights {k} differ from the uninterrupted run"
     _assert_same_tensors(a["learner"], b["learner"])  # optimizer, RNG and accumulators too
     assert a["step"] == b["step"]
-    assert _csv_rows(ref / "metrics.csv") == _csv_rows(out / "metrics.csv")
+    assert metrics_rows(ref / "metrics.csv") == metrics_rows(out / "metrics.csv")
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (ref, out))
     for k in ("test_accuracy", "test_loss", "train_loss", "train_accuracy", "steps", "stopped_early", "steps_to_target"):
         assert sa[k] == sb[k], k
@@ -312,7 +303,7 @@ def _kill_resume_cycle(zygote, argv, out: Path, ref: Path, *, cwd, env, rng: ran
     """Kill a run four times (mid checkpoint write, at a visible checkpoint temp file, twice at random moments),
     resume after each, finish, and compare with the uninterrupted run in ``ref``. ``faults``: for every run."""
     base = dict(faults or {})
-    ref_rows = _csv_rows(ref / "metrics.csv")
+    ref_rows = metrics_rows(ref / "metrics.csv")
     log, t0 = [], time.monotonic()
 
     # 1. killed in the middle of writing the k-th checkpoint: half a temp file on disk, checkpoint.pt untouched
@@ -502,7 +493,7 @@ def _results_by_run(root: Path) -> dict:
     out = {}
     for summary in root.rglob("summary.json"):
         s = json.loads(summary.read_text())
-        rows = _csv_rows(summary.parent / "metrics.csv") if (summary.parent / "metrics.csv").exists() else None
+        rows = metrics_rows(summary.parent / "metrics.csv") if (summary.parent / "metrics.csv").exists() else None
         out[str(summary.parent.relative_to(root))] = (s["test_accuracy"], s["test_loss"], s["steps"], rows)
     return out
 

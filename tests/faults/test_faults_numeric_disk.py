@@ -20,7 +20,6 @@ intact, no temp file is left, and the run resumes to the uninterrupted result.
 
 from __future__ import annotations
 
-import csv
 import errno
 import math
 import os
@@ -31,19 +30,12 @@ import torch
 
 from nnlab.cli import main
 from nnlab.train.checkpoint import load_checkpoint
+from fakes import metrics_rows
 
 # 320 training points, batch 5: 64 steps an epoch, a checkpoint every 16 steps
 MLP = ["train", "mlp", "--n-samples", "400", "--epochs", "2", "--checkpoint-every", "16", "--seed", "5", "--progress", "off"]
 RNN = ["train", "rnn", "--input-length", "4", "--steps", "40", "--eval-every", "10", "--checkpoint-every", "5",
        "--early-stop-accuracy", "0", "--hidden-dim", "12", "--batch-size", "16", "--progress", "off"]
-
-
-def _rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r.pop("seconds")
-    return rows
 
 
 def _temps(folder: Path) -> list[str]:
@@ -55,7 +47,7 @@ def _assert_same_result(ref: Path, out: Path):
     assert a["step"] == b["step"]
     for k, v in a["learner"]["model"].items():
         assert torch.equal(v, b["learner"]["model"][k]), k
-    assert _rows(ref / "metrics.csv") == _rows(out / "metrics.csv")
+    assert metrics_rows(ref / "metrics.csv") == metrics_rows(out / "metrics.csv")
     assert _temps(out) == []
 
 
@@ -125,7 +117,7 @@ def test_divergence_writes_no_metrics_row_past_the_last_good_checkpoint(tmp_path
         _explode_at(m, 8 * every - 1)  # update 127: the last of epoch 2, whose row is written at step 128
         assert main([*argv, "--out", str(out)]) == 2
     st = load_checkpoint(out / "checkpoint.pt")
-    rows = _rows(out / "metrics.csv")
+    rows = metrics_rows(out / "metrics.csv")
     assert len(rows) == len(st["rows"]) and all(math.isfinite(float(r["test_loss"])) for r in rows)
 
 
@@ -267,9 +259,9 @@ def test_full_disk_stops_clearly_and_keeps_what_was_written(refs, tmp_path, monk
         assert not (out / target).exists()
     else:
         assert (out / target).read_bytes() == seen["before"], f"the previous {target} was changed"
-    ref_rows = _rows(refs / "mlp-torch" / "metrics.csv")
+    ref_rows = metrics_rows(refs / "mlp-torch" / "metrics.csv")
     if (out / "metrics.csv").exists():
-        rows = _rows(out / "metrics.csv")
+        rows = metrics_rows(out / "metrics.csv")
         assert rows == ref_rows[:len(rows)]
     if (out / "checkpoint.pt").exists():
         st = load_checkpoint(out / "checkpoint.pt")

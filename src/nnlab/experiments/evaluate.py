@@ -25,7 +25,9 @@ def _data_dir(recorded, given, path):
     return ReadOnlyDataDir(recorded)
 
 
-def evaluate_checkpoint(path, *, device: str = "auto", data_dir: str | None = None) -> dict:
+def learner_from_checkpoint(path, *, device: str = "auto", data_dir: str | None = None):
+    """(learner with the checkpoint's weights, its task data, its TrainConfig, its config record), rebuilt from the
+    checkpoint's own config."""
     st = load_checkpoint(path)
     rec = st.get("config") or {}
     kind = rec.get("kind")
@@ -60,6 +62,12 @@ def evaluate_checkpoint(path, *, device: str = "auto", data_dir: str | None = No
         learner.load_state_dict(st["learner"])
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: checkpoint does not fit the model its config describes ({str(e).splitlines()[0][:200]})") from None
+    return learner, task, train, rec
+
+
+def evaluate_checkpoint(path, *, device: str = "auto", data_dir: str | None = None) -> dict:
+    learner, task, train, rec = learner_from_checkpoint(path, device=device, data_dir=data_dir)
+    kind = rec.get("kind")
     ev = learner.evaluate(task.test, train.eval_batch_size)
     out = {"kind": kind, "model": rec.get("model_name"), "test_accuracy": ev.accuracy, "test_loss": ev.loss, "n_test": ev.n}
     if task.class_names is not None:

@@ -123,11 +123,6 @@ def _series(per_recipe: dict[str, list[list[float]]]) -> dict:
     return series
 
 
-def _ensure_run_figures(rd: Path, summary: dict) -> dict[str, Path]:
-    """The figures of one run folder, redrawn from its saved files when missing (e.g. killed before them)."""
-    return plots.draw_run_figures(rd, summary, only_missing=True)
-
-
 # ------------------------------------------------------------------------------ section furniture
 def _provenance_line(rec: dict, name: str, summaries: list[dict], extra: str = "") -> str:
     sec = rec.get("sections", {}).get(name, {})
@@ -243,7 +238,7 @@ def _part1_grids(root: Path, by: dict, lines: list[str]) -> None:
             runs = by["best"].get((b, d), [])
             if runs:
                 rd, s = runs[0]
-                cells[(b, d)] = _ensure_run_figures(rd, s).get(kind)
+                cells[(b, d)] = plots.draw_run_figures(rd, s, only_missing=True).get(kind)
                 seeds.add(s.get("seed", 0))
         if any(cells.values()):
             lines += [f"{label} (best recipe, seed {_seed_list(seeds)}):", ""]
@@ -302,7 +297,7 @@ def _cifar_figures(model: str, root: Path, runs: dict, names: list[str], per: di
         series.update(_series({r: [per[r][c] for c in names] for r in RECIPE_ORDER}))
         fig = plots.plot_bar_compare(names, series, root / "figures" / f"{model}_per_class.png", ylabel="test accuracy (%)")
         lines += [f"![per-class accuracy]({_rel(fig, root)})", ""]
-    figs = {r: _ensure_run_figures(*runs[r][0]) if runs[r] else {} for r in RECIPE_ORDER}
+    figs = {r: plots.draw_run_figures(*runs[r][0], only_missing=True) if runs[r] else {} for r in RECIPE_ORDER}
     cm_of = "the best recipe" if figs["best"].get("confusion") else "the report's settings"
     lines += [f"Curves (first seed of each recipe) and the confusion matrix of {cm_of} (rows: true class):", ""]
     lines += [tables.markdown_table(["report's settings: curves", "best: curves"],
@@ -401,7 +396,7 @@ def _rnn_curves(root: Path, runs: dict, lines: list[str]) -> None:
     for T in sorted(REPORT_RNN):
         rs = [(rd, s) for rd, s in runs["seed"] if int(s.get("data_input_length", -1)) == T]
         if rs:
-            curves.append((T, _ensure_run_figures(*rs[0]).get("curves")))
+            curves.append((T, plots.draw_run_figures(*rs[0], only_missing=True).get("curves")))
     if curves:
         lines += ["Curves with the report's settings at its input lengths (first seed), as in its appendix:", ""]
         lines += [tables.markdown_table([f"T = {T}" for T, _ in curves], [[_img(p, root, f"curves T={T}") for T, p in curves]]), ""]
