@@ -1,6 +1,6 @@
 """Timing helpers shared by the benchmark scripts (not part of the package, not tests).
 
-How every figure here is taken (STYLE.md, habit 12):
+How every figure here is taken:
 
 - all contenders live in ONE process and are timed in the same rounds: round ``r`` calls each contender once,
   in an order rotated by ``r`` (so none is always first after a pause), after untimed warm-up rounds;

@@ -1,6 +1,6 @@
 """Part II training throughput: ``nnlab train cnn`` against bare training steps, in fp32 and in bf16.
 
-For each CNN recipe (``seed``: batch 32, Adam; ``best``: batch 256, Nesterov SGD), three contenders train the
+For each CNN recipe (``seed``: batch 32, Adam; ``best``: batch 128, Nesterov SGD), three contenders train the
 report's VGG on the same CIFAR-10 images, in the same process, in interleaved rounds (benchmarks/_common.py):
 
   ours          the real path of ``nnlab train cnn --recipe R``: ``load_cifar_task`` (uint8 images on the device,

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# GPU checks of nnlab on a lent CUDA machine, in one prepared script (<= 8 minutes on an H200).
+# GPU checks of nnlab on a CUDA machine, in one script (sized to finish in <= 8 minutes on an H200).
 #
 #   benchmarks/gpu.sh OUT_DIR            run everything below, logs and JSON into OUT_DIR
 #   benchmarks/gpu.sh OUT_DIR --cpu-check  the same script on a CPU with tiny settings (to test the script itself)
 #
-# CIFAR-10 (163 MB) travels to such a machine in parts under 64 MiB, one part per call, moved outside the checkout:
+# Where files reach the GPU machine only in small pieces (a remote runner with an upload limit), CIFAR-10 (163 MB) can
+# travel in parts under 64 MiB, one part per call, moved outside the checkout:
 #   here:   benchmarks/gpu.sh split ARCHIVE        -> .cifar_parts/part-aa, -ab, -ac (git-ignored)
 #   there:  each call: mkdir -p /tmp/cifar && mv .cifar_parts/part-* /tmp/cifar/
 #           the last call: cat /tmp/cifar/part-* > /tmp/cifar/cifar-10-python.tar.gz, then this script with
@@ -14,7 +15,7 @@
 #   1. the CUDA-only tests (device-side augmentation, the RNN kernels on CUDA)
 #   2. CNN throughput: `nnlab train cnn`'s step against a bare bf16 channels_last step (bench_cnn.py), and a bare
 #      bf16 step at batch 512 (an H200 ran it at ~78,000 img/s)
-#   3. `nnlab train cnn --recipe best --device cuda` over seeds 0-2 (14 epochs each), and once with --epochs 40
+#   3. `nnlab train cnn --recipe best --device cuda` over seeds 0-2 (the recipe's own 14 epochs), and once with --epochs 40
 #   4. `nnlab reproduce --budget full` on the GPU, with its wall time (resumable: rerun to continue it)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,9 +33,9 @@ CPU_CHECK=${2:-}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-DEV=cuda; EPOCHS=14; LONG=40; SEEDS="0 1 2"; BUDGET=full; T_REPRO=330; TINY=""
+DEV=cuda; LONG=40; SEEDS="0 1 2"; BUDGET=full; T_REPRO=330; TINY=""
 if [ "$CPU_CHECK" = "--cpu-check" ]; then  # the script's own test on a CPU: every step, tiny settings
-  DEV=cpu; EPOCHS=1; LONG=1; SEEDS="0"; BUDGET=smoke; T_REPRO=120
+  DEV=cpu; LONG=1; SEEDS="0"; BUDGET=smoke; T_REPRO=120
   TINY="--steps 2 --eval-every 2 --train-subset 512 --val-size 256 --test-subset 256"
 fi
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/gpu.log"; }
@@ -69,7 +70,7 @@ for _ in range(n): step()
 sync(); print(f"bare bf16 channels_last VGG step, batch {bs}: {n * bs / (time.perf_counter() - t):.0f} img/s")
 PY
 for s in $SEEDS; do
-  step "cnn-best-s$s" 150 $PY -m nnlab train cnn --recipe best --device "$DEV" --seed "$s" --epochs "$EPOCHS" \
+  step "cnn-best-s$s" 150 $PY -m nnlab train cnn --recipe best --device "$DEV" --seed "$s" \
        --progress off --out "$OUT/runs/cnn-best-s$s" $TINY
 done
 step cnn-best-long 200 $PY -m nnlab train cnn --recipe best --device "$DEV" --seed 0 --epochs "$LONG" \

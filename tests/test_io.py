@@ -42,7 +42,7 @@ def test_a_failed_write_keeps_the_old_file_removes_its_temp_and_names_the_target
 
 
 def test_every_writer_uses_the_one_atomic_write():
-    """The run folder, checkpoints and figures share it (one place for each kind of thing, STYLE habit 13)."""
+    """The run folder, checkpoints and figures share it (one place for each kind of thing)."""
     from nnlab.report import plots
     from nnlab.train import checkpoint, runfolder
 

@@ -1,4 +1,4 @@
-"""Imports only go down (STYLE.md habits 11 and 15), read from the source: every ``import``/``from`` statement,
+"""Imports only go down (docs/ARCHITECTURE.md), read from the source: every ``import``/``from`` statement,
 at module level or inside functions, of each package is checked against what that layer may import."""
 
 from __future__ import annotations

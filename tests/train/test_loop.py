@@ -145,7 +145,7 @@ def test_cli_import_is_lazy():
 
 def test_final_test_evaluation_is_not_repeated_and_eval_every_applies_to_epochs(tmp_path, monkeypatch):
     """The last period's test evaluation is the summary's (no second pass over the test set), and ``--eval-every``
-    thins the evaluations of an epoch-mode run (the CNN ``best`` recipe evaluates twice in 13 epochs)."""
+    thins the evaluations of an epoch-mode run (the CNN ``best`` recipe evaluates once, at the end of its 14 epochs)."""
     from nnlab.train import learners
 
     calls = []

@@ -270,9 +270,9 @@ _CIFAR_CAPTION = {
             "5,000 steps), computed in bf16 autocast with channels_last where the hardware has native bf16 (a "
             "deviation: same accuracy within the seed-to-seed spread, benchmarks/RESULTS.md; each run's precision "
             "is in its summary.json); *best* = recipe `best` (the same network; batch 128, Nesterov SGD, one-cycle, "
-            "label smoothing 0.2, flips and 2-pixel translations, flip test-time augmentation; chosen on the "
-            "validation split between two variants run to the end, their validation and test figures in "
-            "benchmarks/RESULTS.md)."),
+            "label smoothing 0.2, flips and 2-pixel translations, test-time views of the image, its mirror and "
+            "1-pixel shifts; each choice made on the validation split, the runs behind them with their validation "
+            "and test figures in benchmarks/RESULTS.md)."),
 }
 
 
