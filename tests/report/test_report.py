@@ -172,6 +172,23 @@ def test_plot_curves_step_mode_with_validation(tmp_path):
     assert_png(plots.plot_curves(path, tmp_path / "c.png"))
 
 
+def test_plot_curves_of_one_evaluation_writes_the_values(tmp_path):
+    """A run evaluated once (the CNN ``best`` recipe evaluates only at its end): each point carries its value, and
+    the figure says that there is one evaluation."""
+    path = tmp_path / "metrics.csv"
+    path.write_text(HEADER + "14,4928,1.2,0.8166,0.43,0.9136,0.45,0.9019,0.0,1838\n")
+    fig = plots._fig_curves(tables.read_metrics_csv(path), None)
+    ax_loss, ax_acc = fig.axes[:2]
+    assert [t.get_text() for t in ax_acc.texts] == ["train 81.66%", "val 91.36%", "test 90.19%"]
+    assert [t.get_text() for t in ax_loss.texts] == ["train 1.20", "val 0.43", "test 0.45"]
+    assert ax_acc.get_title() == "accuracy (one evaluation, at epoch 14)" and ax_loss.get_title().startswith("loss (one")
+    assert_png(plots.plot_curves(path, tmp_path / "c.png"))
+    # several rows: no value labels
+    path.write_text(HEADER + "1,352,2.0,0.3,1.9,0.35,1.9,0.34,0.1,120\n2,704,1.5,0.5,1.4,0.55,1.4,0.54,0.1,240\n")
+    fig = plots._fig_curves(tables.read_metrics_csv(path), None)
+    assert not fig.axes[1].texts and fig.axes[1].get_title() == "accuracy"
+
+
 def test_plot_curves_rejects_missing_or_empty_file(tmp_path):
     with pytest.raises(DataError, match="not found"):
         plots.plot_curves(tmp_path / "missing.csv", tmp_path / "c.png")
