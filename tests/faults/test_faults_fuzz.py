@@ -163,6 +163,14 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
+def _assert_dry_run_clear(in_tmp, full):
+    """Run ``full`` (a ``--dry-run`` command line): a clear outcome (``_assert_clear``) and no file written."""
+    code, err = _run(full)
+    event(f"exit {code}")
+    _assert_clear(full, code, err)
+    assert os.listdir(in_tmp) == [], "a dry run wrote files"
+
+
 @FUZZ
 @given(argv=argvs(MLP_FLAGS))
 @example(argv=["--lr", "1e400"])
@@ -171,10 +179,7 @@ def in_tmp(tmp_path, monkeypatch):
 def test_fuzz_train_mlp_dry_run(in_tmp, argv):
     assume(not _known_open(argv))
     full = ["train", "mlp", "--dry-run", *argv]
-    code, err = _run(full)
-    event(f"exit {code}")
-    _assert_clear(full, code, err)
-    assert os.listdir(in_tmp) == [], "a dry run wrote files"
+    _assert_dry_run_clear(in_tmp, full)
 
 
 @FUZZ
@@ -186,10 +191,7 @@ def test_fuzz_train_rnn_dry_run(in_tmp, argv, with_length):
         argv = ["--input-length", "4", *argv]
     assume(not _known_open(argv))
     full = ["train", "rnn", "--dry-run", *argv]
-    code, err = _run(full)
-    event(f"exit {code}")
-    _assert_clear(full, code, err)
-    assert os.listdir(in_tmp) == [], "a dry run wrote files"
+    _assert_dry_run_clear(in_tmp, full)
 
 
 # -- what the fuzzer found ---------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def _fig_curves(metrics: Mapping[str, Sequence[float | None]], title: str | None
                 continue  # e.g. no validation split: its columns are empty
             xs, ys = _xy(x, col, scale)
             ax.plot(xs, ys, marker=marker, markersize=3, color=SPLIT_COLORS[split], label=split)
-            if n_rows == 1 and ys:  # one evaluation (e.g. only at the end): a lone dot says little, its value does
+            if n_rows == 1:  # one evaluation (e.g. only at the end): a lone dot says little, its value does
                 ax.annotate(f"{split} {ys[0]:.2f}{'%' if kind == 'accuracy' else ''}", (xs[0], ys[0]),
                             xytext=(8, 0), textcoords="offset points", va="center", color=SPLIT_COLORS[split])
             drawn = True
@@ -97,7 +97,7 @@ def _fig_curves(metrics: Mapping[str, Sequence[float | None]], title: str | None
             ax.legend()
         else:
             ax.text(0.5, 0.5, f"no {kind} columns", ha="center", va="center", transform=ax.transAxes)
-    once = f" (one evaluation, at {xlabel} {x[0]:g})" if n_rows == 1 and isinstance(x[0], (int, float)) else ""
+    once = f" (one evaluation, at {xlabel} {x[0]:g})" if n_rows == 1 else ""
     ax_loss.set_title("loss" + once)
     ax_acc.set_title("accuracy" + once)
     if title:
