@@ -140,3 +140,58 @@ def test_multiclass_label_matrix_is_the_binarizers(labels):
     expected = LabelBinarizer().fit(labels).transform(labels).astype(bool)
     assert Y.dtype == bool
     np.testing.assert_array_equal(Y, expected)
+
+
+@pytest.mark.parametrize("hidden", [(), (7,), (6, 5)])
+def test_ones_column_gives_the_same_logits_and_gradients(hidden):
+    """``forward(with_ones_column(x), ones_column=True)``: the first layer's bias rides in its product, [dW; db] in one."""
+    from nnlab.numpy_nn.mlp import with_ones_column
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((9, 4))
+    y = rng.integers(0, 3, 9)
+    grads = []
+    net = MLP(4, hidden, 3, seed=1)
+    net.flat_parameters[...] = rng.standard_normal(net.num_parameters)   # non-zero biases
+    for ones in (False, True):
+        loss = SoftmaxCrossEntropy()
+        logits = net.forward(with_ones_column(x, net.dtype) if ones else x, ones_column=ones)
+        loss.forward(logits, y)
+        net.backward(loss.backward(), input_grad=False)
+        grads.append((logits.copy(), net.flat_gradients.copy()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-12, atol=1e-12)
+    assert not np.shares_memory(grads[1][0], net.flat_parameters)
+
+
+def test_ones_column_input_is_checked():
+    from nnlab.errors import ConfigError
+    from nnlab.numpy_nn import Linear
+    from nnlab.numpy_nn.mlp import with_ones_column
+
+    net = MLP(4, (3,), 2)
+    with pytest.raises(ConfigError, match=r"ones of shape \(N, 5\), got \(2, 4\)"):
+        net.forward(np.zeros((2, 4)), ones_column=True)
+    x1 = with_ones_column(np.arange(8.0).reshape(2, 4), np.float32)
+    assert x1.dtype == np.float32 and x1[:, -1].tolist() == [1.0, 1.0] and x1[1, :4].tolist() == [4, 5, 6, 7]
+    with pytest.raises(ConfigError, match="one buffer"):
+        Linear(4, 3).forward_with_ones(np.ones((2, 5)))   # a lone layer: W and b are separate arrays
+
+
+def test_train_epoch_with_the_ones_column_follows_the_plain_steps():
+    """train_epoch (which now trains on [X, 1]) and plain train_step calls on the same shuffled batches agree."""
+    from nnlab.numpy_nn import train_epoch
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((23, 3))
+    y = rng.integers(0, 2, 23)
+    nets = [MLP(3, (8,), 2, seed=0) for _ in range(2)]
+    opts = [SGD(n.parameters(), lr=0.1, momentum=0.9) for n in nets]
+    losses = [SoftmaxCrossEntropy() for _ in nets]
+    for epoch in range(3):
+        got = train_epoch(nets[0], losses[0], opts[0], X, y, batch_size=5, rng=np.random.default_rng(epoch))
+        perm = np.random.default_rng(epoch).permutation(23)
+        total = sum(train_step(nets[1], losses[1], opts[1], X[perm][s:s + 5], y[perm][s:s + 5]) * len(perm[s:s + 5])
+                    for s in range(0, 23, 5))
+        assert got == pytest.approx(total / 23, rel=1e-12)
+    np.testing.assert_allclose(nets[0].flat_parameters, nets[1].flat_parameters, rtol=1e-10, atol=1e-12)

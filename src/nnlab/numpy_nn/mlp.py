@@ -60,20 +60,30 @@ class MLP:
         self._buffers: dict = {}                             # see _buffer
 
     # -- forward / backward ------------------------------------------------------------------------------
-    def forward(self, x) -> np.ndarray:
-        """Logits ``(N, out_features)``; ``x`` is cast to the model's dtype. Caches what ``backward`` needs."""
+    def forward(self, x, *, ones_column: bool = False) -> np.ndarray:
+        """Logits ``(N, out_features)``; ``x`` is cast to the model's dtype. Caches what ``backward`` needs.
+
+        ``ones_column=True``: ``x`` is ``(N, in_features + 1)``, a dense array whose last column is all ones (the
+        training loops build it once per fit); the first layer then adds its bias inside its product
+        (``Linear.forward_with_ones``). Same logits and gradients, fewer NumPy calls."""
         if not isinstance(x, np.ndarray) and not _is_sparse(x):
             x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ConfigError(f"MLP expects input of shape (N, {self.in_features}), got {x.shape}")
+        width = self.in_features + 1 if ones_column else self.in_features
+        if x.ndim != 2 or x.shape[1] != width or (ones_column and not isinstance(x, np.ndarray)):
+            kind = "a dense input whose last column is ones" if ones_column else "input"
+            raise ConfigError(f"MLP expects {kind} of shape (N, {width}), got {x.shape}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        for i, layer in enumerate(self.layers[:-1]):
-            if isinstance(layer, Linear) and isinstance(x, np.ndarray):   # a hidden affine layer, dense input
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            if i == 0 and ones_column:
+                out = self._buffer(("out", i), x.shape[0], layer.out_features) if i < last else None
+                x = layer.forward_with_ones(x, out=out)
+            elif i < last and isinstance(layer, Linear) and isinstance(x, np.ndarray):   # hidden affine, dense input
                 x = layer.forward(x, out=self._buffer(("out", i), x.shape[0], layer.out_features))
             else:
                 x = layer.forward(x)
-        return self.layers[-1].forward(x)          # the logits: a new array, the caller's to keep
+        return x                                   # the logits: a new array, the caller's to keep
 
     __call__ = forward
 
@@ -203,14 +213,15 @@ class MLP:
                 f"dtype={self.dtype.name}{act})")
 
 
-def loss_and_gradient(model: MLP, loss_fn, x, y, *, sample_weight=None, alpha: float = 0.0) -> float:
+def loss_and_gradient(model: MLP, loss_fn, x, y, *, sample_weight=None, alpha: float = 0.0,
+                      ones_column: bool = False) -> float:
     """Forward and backward on one batch: fills the model's gradients and returns the batch loss.
 
     The loss is ``loss_fn``'s (weighted) mean over the batch plus, with ``alpha > 0``, the L2 penalty
     ``alpha / (2 * sum(w)) * sum ||W||^2`` on the weights (scikit-learn's convention: ``sum(w)`` is the batch
-    size without sample weights). The gradients are exactly those of that sum.
+    size without sample weights). The gradients are exactly those of that sum. ``ones_column``: as ``MLP.forward``.
     """
-    logits = model.forward(x)
+    logits = model.forward(x, ones_column=ones_column)
     if sample_weight is None:
         loss = loss_fn.forward(logits, y)
     else:
@@ -222,15 +233,25 @@ def loss_and_gradient(model: MLP, loss_fn, x, y, *, sample_weight=None, alpha: f
     return loss
 
 
-def train_step(model: MLP, loss_fn, optimizer, x, y, *, sample_weight=None, alpha: float = 0.0) -> float:
+def train_step(model: MLP, loss_fn, optimizer, x, y, *, sample_weight=None, alpha: float = 0.0,
+               ones_column: bool = False) -> float:
     """One optimizer step on one batch; returns the batch's loss (before the update)."""
-    loss = loss_and_gradient(model, loss_fn, x, y, sample_weight=sample_weight, alpha=alpha)
+    loss = loss_and_gradient(model, loss_fn, x, y, sample_weight=sample_weight, alpha=alpha, ones_column=ones_column)
     optimizer.step()
     return loss
 
 
+def with_ones_column(X, dtype) -> np.ndarray:
+    """``[X, 1]``: a dense ``(N, D + 1)`` copy of ``X`` in ``dtype`` with a last column of ones, the input of
+    ``MLP.forward(..., ones_column=True)`` (one copy per fit or epoch, then no bias add in any step)."""
+    X1 = np.empty((X.shape[0], X.shape[1] + 1), dtype=dtype)   # (N, D + 1)
+    X1[:, :-1] = X
+    X1[:, -1] = 1
+    return X1
+
+
 def train_batches(model: MLP, loss_fn, optimizer, X, y, *, batch_size: int, sample_weight=None,
-                  alpha: float = 0.0, order: np.ndarray | None = None) -> float:
+                  alpha: float = 0.0, order: np.ndarray | None = None, ones_column: bool = False) -> float:
     """One pass over ``(X, y)`` in mini-batches of ``batch_size`` (the last one may be smaller); returns the mean of
     the batch losses weighted by batch size (``sum_b loss_b * n_b / N``).
 
@@ -239,6 +260,7 @@ def train_batches(model: MLP, loss_fn, optimizer, X, y, *, batch_size: int, samp
     batch: the shuffled data are never copied whole (40 MB for 50,000 x 100 float64), and each batch is still in
     cache when the forward pass reads it. A dense ``X`` is gathered into one buffer that every batch of this pass
     reuses (the model reads a batch only until its step is done), instead of a new array per batch.
+    ``ones_column``: ``X`` is ``with_ones_column``'s ``[X, 1]`` (see ``MLP.forward``).
     """
     n = X.shape[0]
     gather = order is not None and isinstance(X, np.ndarray)
@@ -255,7 +277,8 @@ def train_batches(model: MLP, loss_fn, optimizer, X, y, *, batch_size: int, samp
         # spares take's default bounds check, which would gather into a temporary and copy it over
         x = X.take(rows, axis=0, out=buffer[:stop - start], mode="wrap") if gather else X[rows]
         w = None if sample_weight is None else sample_weight[rows]
-        total += train_step(model, loss_fn, optimizer, x, y[rows], sample_weight=w, alpha=alpha) * (stop - start)
+        total += train_step(model, loss_fn, optimizer, x, y[rows], sample_weight=w, alpha=alpha,
+                            ones_column=ones_column) * (stop - start)
     return total / n
 
 
@@ -272,9 +295,9 @@ def train_epoch(model: MLP, loss_fn, optimizer, X: np.ndarray, y: np.ndarray, *,
     against scikit-learn (timings: ``benchmarks/RESULTS.md``).
     """
     perm = rng.permutation(X.shape[0])
-    Xs = np.asarray(X, dtype=model.dtype)[perm]   # (N, D) in the model's dtype, shuffled
-    ys = np.asarray(y)[perm]                      # (N,)
-    return train_batches(model, loss_fn, optimizer, Xs, ys, batch_size=batch_size)
+    Xs = with_ones_column(np.asarray(X)[perm], model.dtype)   # (N, D + 1) shuffled, in the model's dtype, [X, 1]
+    ys = np.asarray(y)[perm]                                  # (N,)
+    return train_batches(model, loss_fn, optimizer, Xs, ys, batch_size=batch_size, ones_column=True)
 
 
 def _hidden_activation(name: str):

@@ -54,7 +54,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .losses import OUTPUT_LOSSES
-from .mlp import MLP, loss_and_gradient, train_batches
+from .mlp import MLP, loss_and_gradient, train_batches, with_ones_column
 from .optim import SGD, Adam
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -315,13 +315,18 @@ class _BaseMLP(BaseEstimator):
         batch_size = self._batch_size(n)
         loss_fn = OUTPUT_LOSSES[self.out_activation_]()
         order = np.arange(n)
+        # fit on a dense X: [X, 1] built once, the first layer's bias then rides in its product (a partial_fit call,
+        # one epoch, would pay the copy for too few steps)
+        ones = not incremental and isinstance(X, np.ndarray)
+        if ones:
+            X = with_ones_column(X, self._net.dtype)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
                     order = order[rs.permutation(n)]    # cumulative, as scikit-learn shuffles its index array
                 self.loss_ = train_batches(self._net, loss_fn, opt, X, T, batch_size=batch_size, sample_weight=w,
-                                           alpha=self.alpha, order=order if self.shuffle else None)
+                                           alpha=self.alpha, order=order if self.shuffle else None, ones_column=ones)
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
