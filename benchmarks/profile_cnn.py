@@ -7,26 +7,26 @@ channels_last where the CPU has native bf16, else fp32):
            batch size asked for: forward, and forward + backward (input and weight gradients; the first conv has no
            input gradient), in ms and in GFLOP/s (2 multiply-adds per MAC, as the layer's output size x 9 x C_in;
            on 2 x 2 maps this counts the padding taps too, as the conv kernel computes them)
-  step     one training step of the whole network (``torch.profiler``, self CPU time summed by op kind: conv
-           forward, conv backward, BatchNorm, ReLU, max-pool, the optimizer, casts and copies, the rest)
+  step     one training step of the whole network (``torch.profiler`` over ``--steps`` steps after ``--warmup``;
+           self CPU time summed by op kind: conv forward, conv backward, BatchNorm, ReLU, max-pool, the optimizer,
+           casts and copies, the rest)
 
 A step that is mostly conv arithmetic running near the machine's rate can be made faster only by doing less of it.
-Timings are medians of ``--repeats`` calls after ``--warmup``; check the machine is idle first (``uptime``); the load
-average is recorded beside the figures.
+Layer timings are medians over ``--repeats`` interleaved rounds (every layer's two calls once per round, in rotated
+order) after ``--warmup`` untimed rounds. Check the machine is idle first (``uptime``); the load average is recorded
+beside the figures.
 
-Usage: python benchmarks/profile_cnn.py [--batch 128] [--repeats 5] [--warmup 2] [--device cpu] [--out prof.json]
+Usage: python benchmarks/profile_cnn.py [--batch 128] [--repeats 7] [--warmup 2] [--device cpu] [--out prof.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from _common import emit, machine_info, median, print_table
+from _common import emit, interleaved, machine_info, median, print_table
 
 from nnlab.models.conv import Conv3x3
 from nnlab.models.vgg import VGG, VGGConfig
@@ -43,21 +43,6 @@ KINDS = (("conv backward", ("convolution_backward", "mm", "SmallMapConvBackward"
          ("casts and copies", ("copy_", "_to_copy", "to", "contiguous", "fill_", "zero_", "empty")))
 
 
-def _timed(fn, repeats: int, warmup: int, sync) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if sync:
-            sync()
-        t = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - t)
-    return median(times)
-
-
 def conv_layers(cfg: VGGConfig, size: int = 32) -> list[tuple[int, int, int]]:
     """(C_in, C_out, side) of each conv of the network, input to output."""
     out, c, s = [], cfg.in_channels, size
@@ -71,8 +56,9 @@ def conv_layers(cfg: VGGConfig, size: int = 32) -> list[tuple[int, int, int]]:
 
 
 def layer_table(batch: int, device, autocast: bool, channels_last: bool, repeats: int, warmup: int, sync) -> list[dict]:
+    """Every layer's forward and forward + backward, timed in the same interleaved rounds (``_common.interleaved``)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    rows = []
+    calls, sizes = {}, {}
     for c_in, c_out, s in conv_layers(VGGConfig()):
         torch.manual_seed(0)
         conv = Conv3x3(c_in, c_out).to(device).to(memory_format=fmt)
@@ -80,20 +66,24 @@ def layer_table(batch: int, device, autocast: bool, channels_last: bool, repeats
         x.requires_grad_(c_in != 3)  # the first conv's input is the image: no input gradient
         g = torch.randn(batch, c_out, s, s, device=device).contiguous(memory_format=fmt)
 
-        def fwd():
+        def fwd(conv=conv, x=x):
             with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 conv(x)
 
-        def fwd_bwd():
+        def fwd_bwd(conv=conv, x=x, g=g):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 out = conv(x)
             out.backward(g)
 
-        t_f, t_fb = _timed(fwd, repeats, warmup, sync), _timed(fwd_bwd, repeats, warmup, sync)
-        macs = batch * s * s * c_in * c_out * 9
-        passes = 3 if c_in != 3 else 2  # forward, input gradient, weight gradient
-        rows.append({"layer": f"conv {c_in}->{c_out} on {s} x {s}", "fwd_ms": t_f * 1e3,
-                     "fwd_gflops": 2 * macs / t_f / 1e9, "fwd_bwd_ms": t_fb * 1e3,
+        name = f"conv {c_in}->{c_out} on {s} x {s}"
+        name = name if name not in sizes else f"{name} ({sum(n.startswith(name) for n in sizes) + 1})"
+        calls[(name, "fwd")], calls[(name, "fwd_bwd")] = fwd, fwd_bwd
+        sizes[name] = (batch * s * s * c_in * c_out * 9, 3 if c_in != 3 else 2)  # MACs; passes: fwd, input grad, weight grad
+    t = interleaved(calls, repeats=repeats, warmup=warmup, sync=sync)
+    rows = []
+    for name, (macs, passes) in sizes.items():
+        t_f, t_fb = median(t[(name, "fwd")]), median(t[(name, "fwd_bwd")])
+        rows.append({"layer": name, "fwd_ms": t_f * 1e3, "fwd_gflops": 2 * macs / t_f / 1e9, "fwd_bwd_ms": t_fb * 1e3,
                      "fwd_bwd_gflops": 2 * passes * macs / t_fb / 1e9})
     return rows
 
@@ -136,8 +126,8 @@ def step_table(batch: int, device, autocast: bool, channels_last: bool, steps: i
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=128, help="batch size (default 128, the best recipe's)")
-    ap.add_argument("--repeats", type=int, default=5, help="timed calls per layer (default 5)")
-    ap.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    ap.add_argument("--repeats", type=int, default=7, help="timed rounds over the layers (default 7)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed rounds first, and untimed steps (default 2)")
     ap.add_argument("--steps", type=int, default=3, help="profiled training steps (default 3)")
     ap.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     ap.add_argument("--out", default=None, help="also write the JSON record to this file")
