@@ -78,7 +78,8 @@ def layer_table(batch: int, device, autocast: bool, channels_last: bool, repeats
         name = f"conv {c_in}->{c_out} on {s} x {s}"
         name = name if name not in sizes else f"{name} ({sum(n.startswith(name) for n in sizes) + 1})"
         calls[(name, "fwd")], calls[(name, "fwd_bwd")] = fwd, fwd_bwd
-        sizes[name] = (batch * s * s * c_in * c_out * 9, 3 if c_in != 3 else 2)  # MACs; passes: fwd, input grad, weight grad
+        # MACs, and passes in forward + backward: forward, input gradient (not for the image), weight gradient
+        sizes[name] = (batch * s * s * c_in * c_out * 9, 3 if c_in != 3 else 2)
     t = interleaved(calls, repeats=repeats, warmup=warmup, sync=sync)
     rows = []
     for name, (macs, passes) in sizes.items():
