@@ -48,12 +48,12 @@ _VANILLA_FULL = (5, 8, 10, 12, 15, 20, 25, 30)
 BUDGETS: dict[str, Budget] = {
     # <= 15 min on an idle 2-core CPU with native bf16 (benchmarks/RESULTS.md, "quick budget"): Part II trains the
     # report's settings (`seed`) on all 45,000 training images for their full 5,000 steps (~11-13 min of the 15) and
-    # is evaluated on the whole validation and test sets; the CNN `best` recipe needs 14 epochs (~31 min) and is not
+    # is evaluated on the whole validation and test sets; the CNN `best` recipe needs 14 epochs (29-31 min) and is not
     # run (cut to the ~2 minutes left, its compressed one-cycle reached 31% in a measured run: no figure worth
     # showing); the other sections are cut short.
     "quick": Budget(
         summary=("quick: fits 15 minutes on 2 CPU cores — Part II trains the report's CNN settings on all 45,000 "
-                 "training images for their full 5,000 steps; the CNN `best` recipe (14 epochs, about 31 minutes on "
+                 "training images for their full 5,000 steps; the CNN `best` recipe (14 epochs, 29 to 31 minutes on "
                  "2 cores) is not run (`nnlab train cnn --recipe best`, or the `full` budget); 2 seeds in Part I, 1 seed "
                  "elsewhere, fewer epochs and steps in Part I, the CIFAR-10 MLP (10,000 training images) and Part III. "
                  "Run `nnlab reproduce --budget full` for the complete protocol."),

@@ -95,8 +95,8 @@ RECIPES = {
         # test-time augmentation. Each choice made on the validation split (benchmarks/RESULTS.md, "Part II"): batch
         # 128, peak lr 0.10 (val 90.92% on seed 0 at 13 epochs) over batch 256, lr 0.15, 14 epochs (val 90.82%,
         # ~31.5 min); test-time views on the validation split of those runs' checkpoints (benchmarks/tune_tta.py):
-        # flip + 1-pixel shifts; then 14 epochs over 13 (val 91.23% against 90.99%, 3 seeds each; ~30.6 min a run on
-        # 2 CPU cores in bf16 against ~28.4). One evaluation, at the end (4,928 = 14 epochs of 352 steps: an
+        # flip + 1-pixel shifts; then 14 epochs over 13 (val 91.23% against 90.99%, 3 seeds each; 28.8-31.0 min a run
+        # on 2 CPU cores in bf16 over 6 runs, against ~28.4). One evaluation, at the end (4,928 = 14 epochs of 352 steps: an
         # evaluation of 15,000 images with 6 views takes ~95 s on 2 cores), and a checkpoint half-way so that a crash
         # loses at most 7 epochs.
         "best": {"optim": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
