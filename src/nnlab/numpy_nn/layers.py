@@ -114,16 +114,16 @@ class Linear:
             raise RuntimeError("Linear.backward called before forward")
         if isinstance(x, np.ndarray) and x.shape[1] > self.in_features:   # forward_with_ones: [dW; db] at once
             np.matmul(x.T, grad_out, out=self._dWb)   # (D_in + 1, N) @ (N, D_out) -> (D_in + 1, D_out)
-            return None if not input_grad else np.matmul(grad_out, self.W.T, out=out)
-        if isinstance(x, np.ndarray):
-            np.matmul(x.T, grad_out, out=self.dW)     # (D_in, N) @ (N, D_out) -> (D_in, D_out), summed over N
         else:
-            self.dW[...] = x.T @ grad_out             # sparse x: SciPy's product returns a dense (D_in, D_out)
-        # db = 1^T grad_out, the sum over N as one matrix-vector product: ~3x faster than grad_out.sum(axis=0) on
-        # short C-ordered rows ((200, 100): 2.5 against 7.5 us), a step's second-largest cost after the products
-        n = grad_out.shape[0]
-        self._ones = self._ones if self._ones.shape[0] == n else np.ones(n, dtype=self.dtype)  # (N,) reused
-        np.dot(self._ones, grad_out, out=self.db)     # (N,) @ (N, D_out) -> (D_out,); np.dot: less dispatch
+            if isinstance(x, np.ndarray):
+                np.matmul(x.T, grad_out, out=self.dW)  # (D_in, N) @ (N, D_out) -> (D_in, D_out), summed over N
+            else:
+                self.dW[...] = x.T @ grad_out          # sparse x: SciPy's product returns a dense (D_in, D_out)
+            # db = 1^T grad_out, the sum over N as one matrix-vector product: ~3x faster than grad_out.sum(axis=0) on
+            # short C-ordered rows ((200, 100): 2.5 against 7.5 us), a step's second-largest cost after the products
+            n = grad_out.shape[0]
+            self._ones = self._ones if self._ones.shape[0] == n else np.ones(n, dtype=self.dtype)  # (N,) reused
+            np.dot(self._ones, grad_out, out=self.db)  # (N,) @ (N, D_out) -> (D_out,); np.dot: less dispatch
         if not input_grad:
             return None
         return np.matmul(grad_out, self.W.T, out=out)  # (N, D_out) @ (D_out, D_in) -> (N, D_in)
