@@ -532,6 +532,20 @@ def test_bad_inputs_raise_config_error():
         ce.forward(logits, np.array([0, 1]))
 
 
+def test_unchecked_cross_entropy_matches_the_checked_one():
+    """``check_labels=False`` (labels in range by construction) skips only the checks: same loss, same gradient."""
+    rng = np.random.default_rng(3)
+    logits, y = rng.standard_normal((7, 4)), rng.integers(0, 4, 7)
+    w = rng.uniform(0.5, 2.0, 7)
+    for sw in (None, w):
+        checked, unchecked = SoftmaxCrossEntropy(), SoftmaxCrossEntropy(check_labels=False)
+        assert unchecked.forward(logits, y, sw) == checked.forward(logits, y, sw)
+        np.testing.assert_array_equal(unchecked.backward(), checked.backward())
+    assert SoftmaxCrossEntropy().check_labels and not SoftmaxCrossEntropy(check_labels=False).check_labels
+    with pytest.raises(ConfigError, match="labels must be in"):       # the default still refuses bad labels
+        SoftmaxCrossEntropy().forward(logits, np.array([0, 1, 2, 3, 4, 0, 1]))
+
+
 def test_load_state_dict_rejects_another_architecture():
     model = MLP(3, (4,), 2, seed=0)
     with pytest.raises(CheckpointError, match=r"layers.0.W has shape \(3, 5\), expected \(3, 4\)"):

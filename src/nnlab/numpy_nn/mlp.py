@@ -56,7 +56,6 @@ class MLP:
             self._weight_mask[offset:offset + layer.W.size] = 1.0   # each layer's block is W, then b
             offset = layer._bind(self._flat_params, self._flat_grads, offset)
         assert offset == n
-        self._weight_views = [layer.W.reshape(-1) for layer in self._linears]   # (D_in * D_out,) views of each W
         self._buffers: dict = {}                             # see _buffer
 
     # -- forward / backward ------------------------------------------------------------------------------
@@ -163,17 +162,14 @@ class MLP:
 
         Only weights are penalised, never biases (scikit-learn's ``alpha`` convention). Call after ``backward``.
         """
-        total = 0.0
-        for w in self._weight_views:                 # (D_in * D_out,) a view of each W
-            total += float(np.dot(w, w))
         # dW += coef * W for every layer at once, over the flat vectors: (P,) scale = coef on the weights, 0 on the
-        # biases; it changes only with the batch size. Two NumPy calls in all, instead of two per layer
+        # biases; it changes only with the batch size. Three NumPy calls in all, instead of three per layer
         if coef != self._l2_coef:
             np.multiply(self._weight_mask, coef, out=self._l2_scale)
             self._l2_coef = coef
         tmp = np.multiply(self._flat_params, self._l2_scale, out=self._scratch)   # (P,) coef * W, 0 on the biases
         self._flat_grads += tmp
-        return 0.5 * coef * total
+        return 0.5 * float(np.dot(tmp, self._flat_params))     # coef / 2 * sum ||W||^2 (the biases add 0)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """``{"layers.0.W": (in, h0) copy, "layers.0.b": (h0,) copy, ...}``."""

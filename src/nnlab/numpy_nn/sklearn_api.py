@@ -9,7 +9,7 @@ optimisation by SciPy's L-BFGS-B. The network, its gradients and the SGD/Adam up
 
 One epoch of the stochastic solvers (``sgd``, ``adam``), as ``_fit_stochastic`` runs it::
 
-    order = order[permutation(n)]                    # cumulative shuffle from random_state (if shuffle)
+    shuffle(order)                                   # cumulative shuffle from random_state (if shuffle)
     loss_ = mean over batches of [weighted mean loss + alpha / (2 sum w) ||W||^2]     (train_batches)
     n_iter_ += 1; t_ += n; loss_curve_.append(loss_)
     no-improvement count += 1 unless the loss fell by > tol (or the validation score rose by > tol)
@@ -301,6 +301,11 @@ class _BaseMLP(BaseEstimator):
             opt.lr = saved["lr"]
         return opt
 
+    def _loss(self):
+        """The output's loss; softmax labels are ``Y.argmax(axis=1)``, in range by construction: not re-checked."""
+        kind = OUTPUT_LOSSES[self.out_activation_]
+        return kind(check_labels=False) if self.out_activation_ == "softmax" else kind()
+
     def _fit_stochastic(self, X, Y, T, w, rs, incremental: bool) -> None:
         opt = self._make_optimizer(incremental)
         if self.early_stopping and incremental:
@@ -313,7 +318,7 @@ class _BaseMLP(BaseEstimator):
             val = None
         n = X.shape[0]
         batch_size = self._batch_size(n)
-        loss_fn = OUTPUT_LOSSES[self.out_activation_]()
+        loss_fn = self._loss()
         order = np.arange(n)
         # fit on a dense X: [X, 1] built once, the first layer's bias then rides in its product (a partial_fit call,
         # one epoch, would pay the copy for too few steps)
@@ -324,7 +329,7 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    order = order[rs.permutation(n)]    # cumulative, as scikit-learn shuffles its index array
+                    rs.shuffle(order)                   # cumulative, as scikit-learn shuffles its index array
                 self.loss_ = train_batches(self._net, loss_fn, opt, X, T, batch_size=batch_size, sample_weight=w,
                                            alpha=self.alpha, order=order if self.shuffle else None, ones_column=ones)
                 self.n_iter_ += 1
@@ -410,7 +415,7 @@ class _BaseMLP(BaseEstimator):
     # -- L-BFGS ---------------------------------------------------------------------------------------------
     def _fit_lbfgs(self, X, T, w) -> None:
         """SciPy's L-BFGS-B on the engine's flat parameter vector, with the exact gradient of the regularised loss."""
-        net, loss_fn = self._net, OUTPUT_LOSSES[self.out_activation_]()
+        net, loss_fn = self._net, self._loss()
 
         def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
             net.flat_parameters[...] = theta            # (P,) float64 from SciPy, cast to the model's dtype
