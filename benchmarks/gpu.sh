@@ -4,19 +4,20 @@
 #   benchmarks/gpu.sh OUT_DIR            run everything below, logs and JSON into OUT_DIR
 #   benchmarks/gpu.sh OUT_DIR --cpu-check  the same script on a CPU with tiny settings (to test the script itself)
 #
-# Where files reach the GPU machine only in small pieces (a remote runner with an upload limit), CIFAR-10 (163 MB) can
-# travel in parts under 64 MiB, one part per call, moved outside the checkout:
-#   here:   benchmarks/gpu.sh split ARCHIVE        -> .cifar_parts/part-aa, -ab, -ac (git-ignored)
-#   there:  each call: mkdir -p /tmp/cifar && mv .cifar_parts/part-* /tmp/cifar/
-#           the last call: cat /tmp/cifar/part-* > /tmp/cifar/cifar-10-python.tar.gz, then this script with
-#           NNLAB_DATA_DIR=/tmp/cifar (the official md5 is checked before anything trains).
+# Where the GPU machine cannot download CIFAR-10 and takes files only in small pieces (an upload size limit), the
+# archive (163 MB) can be sent in parts under 64 MiB, moved out of the checkout as they arrive:
+#   on the source machine:  benchmarks/gpu.sh split ARCHIVE   -> .cifar_parts/part-aa, -ab, -ac (git-ignored)
+#   on the GPU machine:     after each upload: mkdir -p /tmp/cifar && mv .cifar_parts/part-* /tmp/cifar/
+#                           then: cat /tmp/cifar/part-* > /tmp/cifar/cifar-10-python.tar.gz, and this script with
+#                           NNLAB_DATA_DIR=/tmp/cifar (the official md5 is checked before anything trains).
 #
 # Steps, each bounded by `timeout` so that the script always ends and writes what it measured:
 #   1. the CUDA-only tests (device-side augmentation, the RNN kernels on CUDA)
 #   2. CNN throughput: `nnlab train cnn`'s step against a bare bf16 channels_last step (bench_cnn.py), and a bare
-#      bf16 step at batch 512 (an H200 ran it at ~78,000 img/s)
+#      bf16 step at batch 512 (the GPU's ceiling for this network)
 #   3. `nnlab train cnn --recipe best --device cuda` over seeds 0-2 (the recipe's own 14 epochs), and once with --epochs 40
-#   4. `nnlab reproduce --budget full` on the GPU, with its wall time (resumable: rerun to continue it)
+#   4. `nnlab reproduce --budget full` on the GPU for the time left (T_REPRO s): it starts or continues the run, and
+#      reproduce.json adds up the time of every call (rerun the script, or that command, until it is done)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

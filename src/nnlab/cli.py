@@ -93,7 +93,7 @@ def _add_train(sub):
         _common_run_flags(p, " or ".join(tasks.values()))
         if name == "mlp":
             p.add_argument("--dataset", default="moons", help="moons | circles | cifar10 (default: moons)")
-            p.add_argument("--data-dir", dest="data_data_dir", default=argparse.SUPPRESS,
+            p.add_argument("--data-dir", dest="data_data_dir", default=argparse.SUPPRESS, metavar="DATA_DIR",
                            help="CIFAR-10 folder (default: $NNLAB_DATA_DIR, else ./data)")
         flag_sets = _flag_sets(name)
         for cls, prefix, _, _, exclude in flag_sets:
@@ -135,12 +135,12 @@ def _add_subcommand(sub, name: str):
         p.add_argument("--seeds", default="10", help="number of seeds (default 10)")
         p.add_argument("--out", default=None, help="output folder (default: runs/compare-part1-<time>)")
         p.add_argument("--epochs", default=None, help="override epochs for every run")
-        p.add_argument("--progress", default="auto", help="auto | on | off")
+        p.add_argument("--progress", default="auto", help="auto | on | off (default: auto)")
     elif name == "evaluate":
         p = sub.add_parser("evaluate", help=COMMANDS[name])
         p.add_argument("path", help="run folder or checkpoint.pt")
         p.add_argument("--data-dir", help="CIFAR-10 folder (default: $NNLAB_DATA_DIR, else ./data)")
-        p.add_argument("--device", default="auto")
+        p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default: auto: cuda, else mps, else cpu)")
     elif name == "data":
         p = sub.add_parser("data", help=COMMANDS[name])
         p.add_argument("action", help="download")

@@ -279,23 +279,23 @@ def add_parser(sub, name: str, help_: str):
     p = sub.add_parser(name, help=help_, description=help_)
     if name == "sweep":
         p.add_argument("what", help="rnn")
-        p.add_argument("--cell", default="vanilla,lstm", help="comma-separated cells: vanilla, lstm")
-        p.add_argument("--lengths", default="5,8,10,12,15,20,25,30", help="comma-separated input lengths T")
-        p.add_argument("--seeds", default="5", help="seeds per (cell, T)")
+        p.add_argument("--cell", default="vanilla,lstm", help="comma-separated cells: vanilla, lstm (default: vanilla,lstm)")
+        p.add_argument("--lengths", default="5,8,10,12,15,20,25,30", help="comma-separated input lengths T (default: 5,8,10,12,15,20,25,30)")
+        p.add_argument("--seeds", default="5", help="seeds per (cell, T) (default: 5)")
         p.add_argument("--recipe", default="best", help="seed (the report's settings) | best (ours; the default here); "
                                                          "values: nnlab.experiments.recipes, task rnn")
-        p.add_argument("--steps", default=None, help="override the recipe's training steps")
+        p.add_argument("--steps", default=None, help="override the recipe's training steps (default: the recipe's)")
         p.add_argument("--out", default=None, help="sweep folder (default: runs/sweep-rnn-<recipe>)")
-        p.add_argument("--progress", default="auto", help="auto | on | off")
+        p.add_argument("--progress", default="auto", help="auto | on | off (default: auto)")
     else:
         p.add_argument("what", help="rnn-gradients")
         p.add_argument("--input-length", default="20", help="T (default 20)")
-        p.add_argument("--steps", default="1500", help="training steps before the 'trained' curve")
+        p.add_argument("--steps", default="1500", help="training steps before the 'trained' curve (default: 1500)")
         p.add_argument("--seed", default="0", help="training seed of both models (default 0)")
         p.add_argument("--recipe", default="best", help="seed | best (the default here): the settings both cells are "
                                                          "trained with (nnlab.experiments.recipes, task rnn)")
         p.add_argument("--out", default=None, help="output folder (default: runs/rnn-gradients-T<T>)")
-        p.add_argument("--progress", default="auto", help="auto | on | off")
+        p.add_argument("--progress", default="auto", help="auto | on | off (default: auto)")
 
 
 def run_cli(args) -> int:

@@ -29,12 +29,14 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, *, prefix: str = "
         default = f.default if f.default is not dataclasses.MISSING else None
         t = hints[f.name]
         dest = prefix + f.name
+        # a help text that explains its own default (``data_dir``: $NNLAB_DATA_DIR, else ./data) keeps it alone
+        shown = help_ if "(default: " in help_ else f"{help_} (default: {_show(default)})"
         if t is bool:
             g.add_argument(_flag(f.name), dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                           help=f"{help_} (default: {default})")
+                           help=shown)
         else:
             g.add_argument(_flag(f.name), dest=dest, type=str, default=argparse.SUPPRESS, metavar=f.name.upper(),
-                           help=f"{help_} (default: {_show(default)})")
+                           help=shown)
 
 
 def _show(v):
