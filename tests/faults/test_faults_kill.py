@@ -160,6 +160,11 @@ while True:
 '''
 
 
+#: exit codes a run may end with after ``Run.kill()`` returned True / False. A run that has just exited but is not yet
+#: reaped by the zygote (a zombie, no status file yet) takes the signal without effect: it ends with 0 even so
+_EXIT_AFTER_KILL = {True: (-signal.SIGKILL, 0), False: (0,)}
+
+
 class Run:
     """One forked ``nnlab`` run: ``poll()``/``wait()`` give its exit code (negative: killed by that signal)."""
 
@@ -332,9 +337,9 @@ def _kill_resume_cycle(zygote, argv, out: Path, ref: Path, *, cwd, env, rng: ran
         time.sleep(rng.uniform(0.0, 0.15))
         killed = r.kill()
         rc = r.wait()
-        assert rc == (-signal.SIGKILL if killed else 0), r.output()
+        assert rc in _EXIT_AFTER_KILL[killed], r.output()
         _check_consistent(out, ref_rows)
-        log.append(f"{'random' if killed else 'random (finished first)'} ({time.monotonic() - t0:.1f} s)")
+        log.append(f"{'random' if rc else 'random (finished first)'} ({time.monotonic() - t0:.1f} s)")
 
     # 4. resumed to the end
     r = zygote.run([*argv, "--out", out, "--resume"], cwd=cwd, env=env, faults=base)
@@ -420,7 +425,7 @@ def test_sweep_killed_midway_and_rerun_gives_the_same_results(zygote, sweep_ref,
     _wait_for(lambda: (out / "runs" / "best-vanilla-T4-s0").exists(), r, poll=0.005)
     time.sleep(rng.uniform(0.0, 0.5))
     killed = r.kill()
-    assert r.wait() == (-signal.SIGKILL if killed else 0), r.output()
+    assert r.wait() in _EXIT_AFTER_KILL[killed], r.output()
     _check_sweep_folder(out)
     r = zygote.run([*SWEEP, "--out", out], cwd=tmp_path)
     assert r.poll() == 0, r.output()
@@ -474,6 +479,8 @@ def test_second_process_on_the_same_out_is_refused_and_the_first_is_undisturbed(
     try:
         assert _wait_for(lambda: (out / "checkpoint.pt").exists(), first, poll=0.002), first.output()
         first.kill(signal.SIGSTOP)
+        # the snapshot only once the kernel has stopped it (state T): a rename in flight could land after it
+        assert _wait_for(lambda: Path(f"/proc/{first.pid}/stat").read_text().split(") ")[1][0] == "T", first, poll=0.01)
         snapshot = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and not p.name.endswith(".tmp")}
         capsys.readouterr()
         for extra in (["--resume"], []):
