@@ -1,9 +1,9 @@
 """How much of the protocol one ``nnlab reproduce`` runs: :data:`BUDGETS`, the one table of budgets.
 
 ``quick`` fits 2 CPU cores in about a quarter of an hour (fewer seeds and steps, a CIFAR-10 subset, and the report
-says so at its top); ``full`` is the whole protocol, meant for a GPU. A third budget, ``smoke``, is for the tests
-only: it is accepted on the command line but not listed, it accepts small CIFAR-10 archives (``allow_partial``), its
-numbers mean nothing, and its report says exactly that at the top.
+says so at its top); ``full`` is the whole protocol (about 4 hours on 2 CPU cores; docs/REPRODUCE.md). A third
+budget, ``smoke``, is for the tests only: it is accepted on the command line but not listed, it accepts small CIFAR-10
+archives (``allow_partial``), its numbers mean nothing, and its report says exactly that at the top.
 
 A budget only shortens or repeats runs: every value it sets is laid over a recipe (``nnlab.experiments.recipes``),
 so a setting not named here is the recipe's own.
@@ -48,7 +48,7 @@ _VANILLA_FULL = (5, 8, 10, 12, 15, 20, 25, 30)
 BUDGETS: dict[str, Budget] = {
     # <= 15 min on an idle 2-core CPU with native bf16 (benchmarks/RESULTS.md, "quick budget"): Part II trains the
     # report's settings (`seed`) on all 45,000 training images for their full 5,000 steps (~11-13 min of the 15) and
-    # is evaluated on the whole validation and test sets; the CNN `best` recipe needs 14 epochs (29-31 min) and is not
+    # is evaluated on the whole validation and test sets; the CNN `best` recipe needs 14 epochs (28-31 min) and is not
     # run (cut to the ~2 minutes left, its compressed one-cycle reached 31% in a measured run: no figure worth
     # showing); the other sections are cut short.
     "quick": Budget(
