@@ -140,7 +140,8 @@ def _add_subcommand(sub, name: str):
         p = sub.add_parser("evaluate", help=COMMANDS[name])
         p.add_argument("path", help="run folder or checkpoint.pt")
         p.add_argument("--data-dir", help="CIFAR-10 folder (default: $NNLAB_DATA_DIR, else ./data)")
-        p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default: auto: cuda, else mps, else cpu)")
+        p.add_argument("--device", default="auto",
+                       help="auto | cpu | cuda | mps (default: auto: cuda, else mps, else cpu)")
     elif name == "data":
         p = sub.add_parser("data", help=COMMANDS[name])
         p.add_argument("action", help="download")

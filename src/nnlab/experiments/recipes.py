@@ -128,7 +128,8 @@ RECIPES = {
         # orthogonal recurrent matrix (norm-preserving at init), clipping at 1. No curriculum: on this task it only
         # delayed solving (the validation set is at the full T). The LSTM gets forget-gate bias 3 (f ~ 0.95 at init;
         # with 1, T=100 never left chance level) and 64 units (more steps to solve than 128 at T = 30, ~550 against
-        # ~350, but each step ~2.5x cheaper). Evaluation every 50 steps; a run stops once validation accuracy >= 99.5% twice in a row (100 steps).
+        # ~350, but each step ~2.5x cheaper). Evaluation every 50 steps; a run stops once validation accuracy >= 99.5%
+        # twice in a row (100 steps).
         "best": {
             "rnn": {"init": "orthogonal", "hidden_dim": 128},
             "data": {"input_mode": "onehot"},

@@ -279,8 +279,10 @@ def add_parser(sub, name: str, help_: str):
     p = sub.add_parser(name, help=help_, description=help_)
     if name == "sweep":
         p.add_argument("what", help="rnn")
-        p.add_argument("--cell", default="vanilla,lstm", help="comma-separated cells: vanilla, lstm (default: vanilla,lstm)")
-        p.add_argument("--lengths", default="5,8,10,12,15,20,25,30", help="comma-separated input lengths T (default: 5,8,10,12,15,20,25,30)")
+        p.add_argument("--cell", default="vanilla,lstm",
+                       help="comma-separated cells: vanilla, lstm (default: vanilla,lstm)")
+        p.add_argument("--lengths", default="5,8,10,12,15,20,25,30",
+                       help="comma-separated input lengths T (default: 5,8,10,12,15,20,25,30)")
         p.add_argument("--seeds", default="5", help="seeds per (cell, T) (default: 5)")
         p.add_argument("--recipe", default="best", help="seed (the report's settings) | best (ours; the default here); "
                                                          "values: nnlab.experiments.recipes, task rnn")
