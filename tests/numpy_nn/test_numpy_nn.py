@@ -130,6 +130,7 @@ def test_softmax_cross_entropy_value_and_gradient(rng):
     p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)        # naive softmax is fine at this scale
     assert loss == pytest.approx(-np.mean(np.log(p[np.arange(7), y])), rel=1e-13)
     np.testing.assert_allclose(grad, (p - np.eye(4)[y]) / 7, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(ce.backward(), grad)        # backward again: the same, nothing of the cache changed
     np.testing.assert_allclose(grad, numerical_grad(lambda: ce.forward(logits, y), logits), rtol=RTOL_FD, atol=1e-9)
 
     lt = torch.tensor(logits, requires_grad=True)
@@ -499,6 +500,7 @@ def test_same_seed_same_weights_and_generators_are_accepted():
     (lambda: SGD(MLP(2, (3,), 2).parameters(), lr=0.1, nesterov=True), r"nesterov=True needs momentum > 0"),
     (lambda: SGD(MLP(2, (3,), 2).parameters(), lr=0.1, momentum=1.5), r"momentum must be in \[0.0, 1.0\), got 1.5"),
     (lambda: Adam(MLP(2, (3,), 2).parameters(), betas=(0.9, 1.0)), r"betas\[1\] must be in \[0.0, 1.0\), got 1.0"),
+    (lambda: Adam(MLP(2, (3,), 2).parameters(), axpy="blas"), r"axpy must be a callable axpy\(a, x, y, scratch\)"),
     (lambda: SGD([], lr=0.1), r"params is empty"),
     (lambda: SGD([(np.zeros(3), np.zeros(2))], lr=0.1), r"params\[0\] must be a \(param, grad\) pair"),
 ])

@@ -26,6 +26,8 @@ from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOpti
 
 from nnlab.numpy_nn import MLP, SGD, Adam, MLPClassifier, MLPRegressor
 from nnlab.numpy_nn import sklearn_api
+from nnlab.numpy_nn.optim import numpy_axpy
+from nnlab.numpy_nn.sklearn_api import _blas_axpy
 
 # fixed small epoch budgets end most fits with a ConvergenceWarning; fit_pair records warnings where they matter
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -512,18 +514,26 @@ def test_coefs_are_live_views_and_assignment_copies_in():
 # The update rules are scikit-learn's
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind,kw", [("sgd", dict(momentum=0.9, nesterov=True)), ("sgd", dict(momentum=0.7)),
-                                     ("sgd", dict(momentum=1.0)), ("adam", dict(betas=(0.8, 0.99), eps=1e-3))])
+                                     ("sgd", dict(momentum=1.0)), ("adam", dict(betas=(0.8, 0.99), eps=1e-3)),
+                                     ("adam-blas", dict(betas=(0.8, 0.99), eps=1e-3)),
+                                     ("adam-blas-loose", dict(betas=(0.8, 0.99), eps=1e-3))])
 def test_update_rules_match_scikit_learns_optimizers_through_a_schedule(kind, kw):
     """SGD(buffer="step") and Adam(eps_on="v") against sklearn's SGDOptimizer/AdamOptimizer; the step size
-    changes midway (as "adaptive"/"invscaling" do), which is where SGD's two buffer forms differ."""
+    changes midway (as "adaptive"/"invscaling" do), which is where SGD's two buffer forms differ. "adam-blas": the
+    estimator's Adam, whose ``y += a * x`` updates are BLAS calls; "-loose": on separate 2-D arrays, which BLAS does
+    not update in place (NumPy then does)."""
     rng = np.random.default_rng(0)
     ours_params = MLP(3, (4,), 2, seed=0).parameters()
+    if kind.endswith("loose"):
+        ours_params = [(p.copy(), g.copy()) for p, g in ours_params]
     theirs_params = [p.copy() for p, _ in ours_params]
     if kind == "sgd":
         ours = SGD(ours_params, lr=0.1, buffer="step", **kw)
         theirs = SGDOptimizer(theirs_params, 0.1, momentum=kw["momentum"], nesterov=kw.get("nesterov", False))
     else:
-        ours = Adam(ours_params, lr=0.01, eps_on="v", **kw)
+        axpy = _blas_axpy(np.float64) if kind.startswith("adam-blas") else numpy_axpy
+        ours = Adam(ours_params, lr=0.01, eps_on="v", axpy=axpy, **kw)
+        assert len(ours._groups) == (len(ours_params) if kind.endswith("loose") else 1)
         theirs = AdamOptimizer(theirs_params, 0.01, beta_1=kw["betas"][0], beta_2=kw["betas"][1], epsilon=kw["eps"])
     for step in range(8):
         if step == 4:
@@ -537,6 +547,22 @@ def test_update_rules_match_scikit_learns_optimizers_through_a_schedule(kind, kw
         theirs.update_params(theirs_params, grads)
     for (p, _), pt in zip(ours_params, theirs_params):
         np.testing.assert_allclose(p, pt, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blas_axpy_adds_in_place_on_vectors_and_falls_back_to_numpy_elsewhere(dtype):
+    rng = np.random.default_rng(0)
+    axpy = _blas_axpy(dtype)
+    for shape in [(7,), (3, 4)]:                                  # a vector: BLAS in place; a matrix: NumPy
+        x, y = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+        x0, y0, y_id = x.copy(), y.copy(), id(y)
+        axpy(-0.25, x, y, np.empty_like(x))
+        assert id(y) == y_id and y.dtype == dtype
+        np.testing.assert_allclose(y, y0 - 0.25 * x0, rtol=1e-6 if dtype == np.float32 else 1e-15)
+        np.testing.assert_array_equal(x, x0)                      # x is read only
+    y = np.zeros(8, dtype=dtype)[::2]                             # a strided view: NumPy, still in place
+    axpy(2.0, np.ones(4, dtype=dtype), y, np.empty(4, dtype=dtype))
+    np.testing.assert_array_equal(y, 2.0)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,6 +6,10 @@
 
 When the pairs are consecutive views of one parameter vector and one gradient vector (as the ``MLP`` lays
 them out), the update runs once over the whole vector instead of once per array; the result is the same.
+
+``Adam`` does its three ``y += a * x`` updates through ``axpy(a, x, y, scratch)``: by default ``numpy_axpy`` (two
+NumPy calls). A caller may pass a fused one-call kernel, such as BLAS's ``axpy`` (the scikit-learn estimator does:
+it imports SciPy anyway; the engine imports NumPy only).
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ def _flat_base(arrays: list[np.ndarray]) -> np.ndarray | None:
             return None
         pos += a.size * item
     return base if pos == _address(base) + base.size * item else None
+
+
+def numpy_axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> None:
+    """``y += a * x`` in place, with NumPy: ``a * x`` into ``scratch`` (which may be ``x`` itself when ``x`` is not
+    needed afterwards), then the sum. A Python float ``a`` keeps float32 arrays float32."""
+    np.multiply(x, a, out=scratch)
+    y += scratch
 
 
 def _check_params(params) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -200,15 +211,21 @@ class Adam(Optimizer):
         param -= lr * sqrt(1 - beta2**t) / (1 - beta1**t) * m / (sqrt(v) + eps)
 
     The forms differ only in where ``eps`` enters: next to the bias-corrected ``sqrt(v_hat)`` or the raw ``sqrt(v)``.
+
+    ``axpy(a, x, y, scratch)`` does ``y += a * x`` (``numpy_axpy`` by default); a fused kernel (BLAS's ``axpy``)
+    spares one pass over the parameters for each of the three such updates. It may round differently: a fused
+    multiply-add rounds once where NumPy rounds the product and then the sum.
     """
 
     state_names = ("exp_avg", "exp_avg_sq")
     EPS_ON = ("v_hat", "v")
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, eps_on: str = "v_hat"):
+                 weight_decay: float = 0.0, *, eps_on: str = "v_hat", axpy=numpy_axpy):
         problems = [positive_float("lr", lr), nonneg_float("eps", eps), nonneg_float("weight_decay", weight_decay),
                     one_of("eps_on", eps_on, self.EPS_ON)]
+        if not callable(axpy):
+            problems.append(f"axpy must be a callable axpy(a, x, y, scratch) doing y += a * x, got {axpy!r}")
         try:
             b1, b2 = betas
         except (TypeError, ValueError):
@@ -218,7 +235,7 @@ class Adam(Optimizer):
             problems += [in_range("betas[0]", b1, 0.0, 1.0, hi_open=True), in_range("betas[1]", b2, 0.0, 1.0, hi_open=True)]
         check([p for p in problems if p], "Adam settings")
         self.betas, self.eps, self.weight_decay = (float(b1), float(b2)), float(eps), float(weight_decay)
-        self.eps_on = eps_on
+        self.eps_on, self.axpy = eps_on, axpy
         super().__init__(params, lr)
         self._tmp = [np.empty_like(p) for p, _ in self._groups]   # scratch, so that a step allocates nothing
 
@@ -232,21 +249,19 @@ class Adam(Optimizer):
         sqrt_bc2 = math.sqrt(1.0 - b2 ** t)  # Python floats keep float32 arrays float32
         on_v_hat = self.eps_on == "v_hat"
         step_size = self.lr / (1.0 - b1 ** t) if on_v_hat else self.lr * sqrt_bc2 / (1.0 - b1 ** t)
+        axpy = self.axpy
         for k, (p, g) in enumerate(self._groups):
             if wd:
                 g = g + wd * p
             m, v, tmp = self._state["exp_avg"][k], self._state["exp_avg_sq"][k], self._tmp[k]
             m *= b1
-            np.multiply(g, 1.0 - b1, out=tmp)
-            m += tmp                                  # m = b1 m + (1 - b1) g
-            v *= b2
+            axpy(1.0 - b1, g, m, tmp)                 # m = b1 m + (1 - b1) g
             np.multiply(g, g, out=tmp)
-            tmp *= 1.0 - b2
-            v += tmp                                  # v = b2 v + (1 - b2) g^2
+            v *= b2
+            axpy(1.0 - b2, tmp, v, tmp)               # v = b2 v + (1 - b2) g^2
             np.sqrt(v, out=tmp)
             if on_v_hat:
                 tmp /= sqrt_bc2                       # sqrt(v_hat) = sqrt(v) / sqrt(1 - b2^t)
             tmp += eps
             np.divide(m, tmp, out=tmp)
-            tmp *= step_size
-            p -= tmp
+            axpy(-step_size, tmp, p, tmp)             # p -= step_size * m / (sqrt(.) + eps)
