@@ -1,7 +1,7 @@
 """How much of the protocol one ``nnlab reproduce`` runs: :data:`BUDGETS`, the one table of budgets.
 
 ``quick`` fits 2 CPU cores in about a quarter of an hour (fewer seeds and steps, a CIFAR-10 subset, and the report
-says so at its top); ``full`` is the whole protocol (about 4 hours on 2 CPU cores; docs/REPRODUCE.md). A third
+says so at its top); ``full`` is the whole protocol (2 h 40 min measured on 2 CPU cores; docs/REPRODUCE.md). A third
 budget, ``smoke``, is for the tests only: it is accepted on the command line but not listed, it accepts small CIFAR-10
 archives (``allow_partial``), its numbers mean nothing, and its report says exactly that at the top.
 

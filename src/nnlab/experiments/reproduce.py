@@ -313,8 +313,8 @@ def add_parser(sub, name: str, help_: str):
     p = sub.add_parser(name, help=help_, description=help_)
     if name == "reproduce":
         p.add_argument("--budget", default="quick", help=f"{' | '.join(LISTED_BUDGETS)} (default quick: 2 CPU cores, "
-                                                         "about 15 min; full: the whole protocol, about 4 hours on 2 CPU "
-                                                         "cores, resumable)")
+                                                         "about 15 min; full: the whole protocol, about 2 h 40 min on 2 "
+                                                         "CPU cores, resumable)")
         p.add_argument("--out", default=None, help="reproduction folder (default: runs/reproduce-<budget>); rerun to continue")
         p.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: $NNLAB_DATA_DIR, else ./data)")
         p.add_argument("--progress", default="auto", help="progress bars: auto (on a terminal) | on | off")
