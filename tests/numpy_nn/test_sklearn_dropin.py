@@ -515,26 +515,28 @@ def test_coefs_are_live_views_and_assignment_copies_in():
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind,kw", [("sgd", dict(momentum=0.9, nesterov=True)), ("sgd", dict(momentum=0.7)),
                                      ("sgd", dict(momentum=1.0)), ("adam", dict(betas=(0.8, 0.99), eps=1e-3)),
+                                     ("sgd-blas", dict(momentum=0.9, nesterov=True)),
+                                     ("sgd-blas-loose", dict(momentum=0.7)),
                                      ("adam-blas", dict(betas=(0.8, 0.99), eps=1e-3)),
                                      ("adam-blas-loose", dict(betas=(0.8, 0.99), eps=1e-3))])
 def test_update_rules_match_scikit_learns_optimizers_through_a_schedule(kind, kw):
     """SGD(buffer="step") and Adam(eps_on="v") against sklearn's SGDOptimizer/AdamOptimizer; the step size
-    changes midway (as "adaptive"/"invscaling" do), which is where SGD's two buffer forms differ. "adam-blas": the
-    estimator's Adam, whose ``y += a * x`` updates are BLAS calls; "-loose": on separate 2-D arrays, which BLAS does
-    not update in place (NumPy then does)."""
+    changes midway (as "adaptive"/"invscaling" do), which is where SGD's two buffer forms differ. "-blas": the
+    estimator's optimizers, whose ``y += a * x`` updates are BLAS calls; "-loose": on separate 2-D arrays, which BLAS
+    does not update in place (NumPy then does)."""
     rng = np.random.default_rng(0)
     ours_params = MLP(3, (4,), 2, seed=0).parameters()
     if kind.endswith("loose"):
         ours_params = [(p.copy(), g.copy()) for p, g in ours_params]
     theirs_params = [p.copy() for p, _ in ours_params]
-    if kind == "sgd":
-        ours = SGD(ours_params, lr=0.1, buffer="step", **kw)
+    axpy = _blas_axpy(np.float64) if "-blas" in kind else numpy_axpy
+    if kind.startswith("sgd"):
+        ours = SGD(ours_params, lr=0.1, buffer="step", axpy=axpy, **kw)
         theirs = SGDOptimizer(theirs_params, 0.1, momentum=kw["momentum"], nesterov=kw.get("nesterov", False))
     else:
-        axpy = _blas_axpy(np.float64) if kind.startswith("adam-blas") else numpy_axpy
         ours = Adam(ours_params, lr=0.01, eps_on="v", axpy=axpy, **kw)
-        assert len(ours._groups) == (len(ours_params) if kind.endswith("loose") else 1)
         theirs = AdamOptimizer(theirs_params, 0.01, beta_1=kw["betas"][0], beta_2=kw["betas"][1], epsilon=kw["eps"])
+    assert len(ours._groups) == (len(ours_params) if kind.endswith("loose") else 1)
     for step in range(8):
         if step == 4:
             ours.lr /= 5

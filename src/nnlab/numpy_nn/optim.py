@@ -7,9 +7,10 @@
 When the pairs are consecutive views of one parameter vector and one gradient vector (as the ``MLP`` lays
 them out), the update runs once over the whole vector instead of once per array; the result is the same.
 
-``Adam`` does its three ``y += a * x`` updates through ``axpy(a, x, y, scratch)``: by default ``numpy_axpy`` (two
-NumPy calls). A caller may pass a fused one-call kernel, such as BLAS's ``axpy`` (the scikit-learn estimator does:
-it imports SciPy anyway; the engine imports NumPy only).
+Both do their ``y += a * x`` updates through ``axpy(a, x, y, scratch)``: by default ``numpy_axpy`` (two NumPy
+calls). A caller may pass a fused one-call kernel, such as BLAS's ``axpy`` (the scikit-learn estimator does: it
+imports SciPy anyway; the engine imports NumPy only). A fused multiply-add may round differently: once, where NumPy
+rounds the product and then the sum.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def numpy_axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> N
     needed afterwards), then the sum. A Python float ``a`` keeps float32 arrays float32."""
     np.multiply(x, a, out=scratch)
     y += scratch
+
+
+def _axpy_problem(axpy) -> str | None:
+    if not callable(axpy):
+        return f"axpy must be a callable axpy(a, x, y, scratch) doing y += a * x, got {axpy!r}"
+    return None
 
 
 def _check_params(params) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -138,20 +145,22 @@ class SGD(Optimizer):
     The two give the same parameters while ``lr`` is constant (``v = -lr * buf``). When a schedule changes
     ``lr``, "gradient" applies the new rate to the whole accumulated buffer at once, "step" only to new
     gradients. "step" allows ``momentum = 1`` (scikit-learn's range is [0, 1]).
+
+    ``axpy``: the kernel of its ``y += a * x`` updates (see the module's docstring).
     """
 
     BUFFERS = ("gradient", "step")
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0, *, buffer: str = "gradient"):
+                 weight_decay: float = 0.0, *, buffer: str = "gradient", axpy=numpy_axpy):
         problems = [p for p in (positive_float("lr", lr), one_of("buffer", buffer, self.BUFFERS),
                                 in_range("momentum", momentum, 0.0, 1.0, hi_open=buffer != "step"),
-                                nonneg_float("weight_decay", weight_decay)) if p]
+                                nonneg_float("weight_decay", weight_decay), _axpy_problem(axpy)) if p]
         if nesterov and not (isinstance(momentum, (int, float)) and momentum > 0):
             problems.append(f"nesterov=True needs momentum > 0, got momentum={momentum!r}")
         check(problems, "SGD settings")
         self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
-        self.buffer = buffer
+        self.buffer, self.axpy = buffer, axpy
         if self.momentum > 0:
             self.state_names = ("momentum_buffer",) if buffer == "gradient" else ("velocity",)
         super().__init__(params, lr)
@@ -162,35 +171,31 @@ class SGD(Optimizer):
                 "buffer": self.buffer}
 
     def step(self) -> None:
-        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+        lr, mu, wd, axpy = self.lr, self.momentum, self.weight_decay, self.axpy
         bufs = self._state.get(self.state_names[0]) if self.state_names else None
         for k, (p, g) in enumerate(self._groups):
             if wd:
                 g = g + wd * p
             tmp = self._tmp[k]
-            np.multiply(g, lr, out=tmp)                   # lr * g
             if not mu:
-                p -= tmp
+                axpy(-lr, g, p, tmp)                      # p -= lr g
             elif self.buffer == "gradient":
                 buf = bufs[k]
                 buf *= mu
-                buf += g
+                buf += g                                  # buf = mu buf + g
                 if self.nesterov:
                     np.multiply(buf, mu, out=tmp)
-                    tmp += g                              # g + mu * buf
-                    tmp *= lr
-                    p -= tmp
+                    tmp += g                              # g + mu buf
+                    axpy(-lr, tmp, p, tmp)                # p -= lr (g + mu buf)
                 else:
-                    np.multiply(buf, lr, out=tmp)
-                    p -= tmp
+                    axpy(-lr, buf, p, tmp)                # p -= lr buf
             else:
                 v = bufs[k]
                 v *= mu
-                v -= tmp                                  # v = mu v - lr g
+                axpy(-lr, g, v, tmp)                      # v = mu v - lr g
                 if self.nesterov:
-                    p -= tmp
-                    np.multiply(v, mu, out=tmp)
-                    p += tmp                              # p += mu v - lr g
+                    axpy(-lr, g, p, tmp)
+                    axpy(mu, v, p, tmp)                   # p += mu v - lr g
                 else:
                     p += v
         self.step_count += 1
@@ -212,9 +217,7 @@ class Adam(Optimizer):
 
     The forms differ only in where ``eps`` enters: next to the bias-corrected ``sqrt(v_hat)`` or the raw ``sqrt(v)``.
 
-    ``axpy(a, x, y, scratch)`` does ``y += a * x`` (``numpy_axpy`` by default); a fused kernel (BLAS's ``axpy``)
-    spares one pass over the parameters for each of the three such updates. It may round differently: a fused
-    multiply-add rounds once where NumPy rounds the product and then the sum.
+    ``axpy``: the kernel of its three ``y += a * x`` updates (see the module's docstring).
     """
 
     state_names = ("exp_avg", "exp_avg_sq")
@@ -224,8 +227,7 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0, *, eps_on: str = "v_hat", axpy=numpy_axpy):
         problems = [positive_float("lr", lr), nonneg_float("eps", eps), nonneg_float("weight_decay", weight_decay),
                     one_of("eps_on", eps_on, self.EPS_ON)]
-        if not callable(axpy):
-            problems.append(f"axpy must be a callable axpy(a, x, y, scratch) doing y += a * x, got {axpy!r}")
+        problems.append(_axpy_problem(axpy))
         try:
             b1, b2 = betas
         except (TypeError, ValueError):

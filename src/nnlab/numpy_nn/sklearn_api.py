@@ -61,11 +61,12 @@ from .optim import SGD, Adam, numpy_axpy
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 FLOAT_DTYPES = (np.float64, np.float32)
 
+
 def _blas_axpy(dtype):
-    """Adam's ``axpy(a, x, y, scratch)`` as one BLAS call (``daxpy``/``saxpy``: ``y += a * x``, one pass over ``y``)
-    instead of NumPy's two. BLAS updates ``y`` in place when it is a contiguous vector of the dtype, as the MLP's flat
-    parameter vector and Adam's moment buffers are; otherwise it returns a new array, and NumPy does the update.
-    About 2% of a ``load_digits`` fit with Adam (three such updates per step over the 7,510 parameters)."""
+    """The optimizers' ``axpy(a, x, y, scratch)`` as one BLAS call (``daxpy``/``saxpy``: ``y += a * x``, one pass over
+    ``y``) instead of NumPy's two. BLAS updates ``y`` in place when it is a contiguous vector of the dtype, as the MLP's
+    flat parameter vector and the optimizers' buffers are; otherwise it returns a new array, and NumPy does the update.
+    About 2% of a ``load_digits`` fit (three such updates per step over the 7,510 parameters)."""
     kernel = get_blas_funcs("axpy", dtype=dtype)
 
     def axpy(a, x, y, scratch):
@@ -305,7 +306,8 @@ class _BaseMLP(BaseEstimator):
         params = self._net.parameters()
         if self.solver == "sgd":
             opt = SGD(params, lr=self.learning_rate_init, momentum=self.momentum,
-                      nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, buffer="step")
+                      nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, buffer="step",
+                      axpy=_blas_axpy(self._net.dtype))
         else:
             opt = Adam(params, lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
                        eps_on="v", axpy=_blas_axpy(self._net.dtype))
