@@ -61,6 +61,8 @@ GRID = {
     "h64": {"model": {"hidden": (64,)}},
     "h64-wd1e-3": {"model": {"hidden": (64,)}, "optim": {"weight_decay": 1e-3}},
     "h32x32": {"model": {"hidden": (32, 32)}},
+    "tanh": {"model": {"activation": "tanh"}},                 # smooth hidden units: a curved boundary, not a polygon
+    "tanh-xavier": {"model": {"activation": "tanh", "init": "xavier"}},
 }
 DATASETS = ("moons", "circles")
 K_FOLDS = 5  # stratified folds of the 800 training points (160 validation points each); --folds uses the first ones

@@ -17,20 +17,21 @@ from nnlab.models.mlp import MLP, copy_numpy_weights_to_torch, copy_torch_weight
 TOL = 1e-10
 
 
-def _pair(in_features, hidden, out_features, seed=0):
-    np_mlp = npnn.MLP(in_features, hidden, out_features, seed=seed)
+def _pair(in_features, hidden, out_features, seed=0, activation="relu"):
+    np_mlp = npnn.MLP(in_features, hidden, out_features, seed=seed, activation=activation)
     for _, p, _ in np_mlp.named_parameters():      # nonzero biases, so bias paths are compared too
         if p.ndim == 1:
             p[...] = np.random.default_rng(seed + 1).standard_normal(p.shape) * 0.1
-    t_mlp = MLP(in_features, hidden, out_features).double()
+    t_mlp = MLP(in_features, hidden, out_features, activation=activation).double()
     copy_numpy_weights_to_torch(np_mlp, t_mlp)
     return np_mlp, t_mlp
 
 
-@pytest.mark.parametrize("hidden", [(), (20,), (16, 8, 4)])
-def test_forward_loss_and_gradients_match(hidden):
+@pytest.mark.parametrize("hidden,activation", [((), "relu"), ((20,), "relu"), ((16, 8, 4), "relu"),
+                                               ((16, 8), "tanh"), ((16, 8), "logistic"), ((16, 8), "identity")])
+def test_forward_loss_and_gradients_match(hidden, activation):
     rng = np.random.default_rng(0)
-    np_mlp, t_mlp = _pair(5, hidden, 3)
+    np_mlp, t_mlp = _pair(5, hidden, 3, activation=activation)
     x = rng.standard_normal((11, 5))
     y = rng.integers(0, 3, size=11)
 
@@ -119,6 +120,10 @@ def test_constructor_validates_with_the_shared_size_check():
         MLP(2, (4,), 2, init="normal")
     with pytest.raises(ConfigError, match=r"out_features must be a positive integer, got 0"):
         MLP(2, (4,), 0)
+    with pytest.raises(ConfigError, match=r"unknown activation 'gelu'; valid: relu, tanh, logistic, identity"):
+        MLP(2, (4,), 2, activation="gelu")
+    assert [type(layer).__name__ for layer in MLP(2, (4, 4), 2, activation="tanh").layers] == [
+        "Linear", "Tanh", "Linear", "Tanh", "Linear"]
 
 
 def test_bad_input_shape_names_the_shape():

@@ -56,6 +56,26 @@ def test_moons_accuracy_floor_short_training(tmp_path):
         assert json.loads((out / "summary.json").read_text())["test_accuracy"] >= 0.95
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_activation_flag_builds_that_activation_and_is_recorded(tmp_path, backend):
+    """``--activation tanh``: the model's hidden layers are tanh on both backends, config.json says so, and the run
+    evaluates its checkpoint again with that activation (``nnlab evaluate`` rebuilds the model from the record)."""
+    from nnlab.experiments.mlp import build_mlp_learner, toy_configs
+
+    cfg = toy_configs("best", model={"backend": backend, "activation": "tanh"}, train={"progress": "off"})
+    learner = build_mlp_learner(cfg["model"], 2, 2, cfg["optim"], cfg["schedule"], cfg["train"], total_steps=10)
+    assert [type(layer).__name__ for layer in learner.model.layers] == ["Linear", "Tanh", "Linear"]
+    out = tmp_path / "run"
+    assert main(["train", "mlp", "--backend", backend, "--dataset", "moons", "--activation", "tanh", *FAST,
+                 "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["model"]["activation"] == "tanh"
+    acc = json.loads((out / "summary.json").read_text())["test_accuracy"]
+    from nnlab.experiments.evaluate import evaluate_checkpoint, learner_from_checkpoint
+    assert evaluate_checkpoint(out / "checkpoint.pt")["test_accuracy"] == pytest.approx(acc)
+    rebuilt = learner_from_checkpoint(out / "checkpoint.pt")[0]
+    assert "Tanh" in [type(layer).__name__ for layer in rebuilt.model.layers]
+
+
 def test_dry_run_writes_nothing(tmp_path, capsys):
     out = tmp_path / "dry"
     assert main(["train", "mlp", "--backend", "torch", "--dry-run", "--out", str(out)]) == 0

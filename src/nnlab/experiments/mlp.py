@@ -35,10 +35,12 @@ class MLPSpec:
     hidden: tuple[int, ...] = field(default=(20,), metadata={"help": "hidden layer sizes, comma-separated (e.g. 1024,256,32)"})
     init: str = field(default="he", metadata={"help": "weight init: he | xavier"})
     dtype: str = field(default="float64", metadata={"help": "numpy backend precision: float64 | float32"})
+    activation: str = field(default="relu", metadata={"help": "hidden activation: relu | tanh | logistic | identity"})
 
     def __post_init__(self):
         problems = [one_of("backend", self.backend, BACKENDS), one_of("init", self.init, ("he", "xavier")),
-                    one_of("dtype", self.dtype, ("float64", "float32"))]
+                    one_of("dtype", self.dtype, ("float64", "float32")),
+                    one_of("activation", self.activation, ("relu", "tanh", "logistic", "identity"))]
         check([p for p in problems if p], "model config")
         object.__setattr__(self, "hidden", parse_int_list("hidden", self.hidden))
 
@@ -49,14 +51,16 @@ def build_mlp_learner(spec: MLPSpec, in_features: int, num_classes: int, optim, 
     if spec.backend == "numpy":
         from ..numpy_nn import MLP as NumpyMLP
 
-        model = NumpyMLP(in_features, spec.hidden, num_classes, init=spec.init, seed=train.seed, dtype=np.dtype(spec.dtype))
+        model = NumpyMLP(in_features, spec.hidden, num_classes, init=spec.init, seed=train.seed, dtype=np.dtype(spec.dtype),
+                         activation=spec.activation)
         return NumpyLearner(model, optim, schedule, train, total_steps=total_steps, num_classes=num_classes)
     import torch
 
     from ..models.mlp import MLP as TorchMLP
 
     # The weights draw from their own generator (CPU: the same draws on every device and rank), not the global RNG.
-    model = TorchMLP(in_features, spec.hidden, num_classes, init=spec.init, generator=torch.Generator().manual_seed(train.seed))
+    model = TorchMLP(in_features, spec.hidden, num_classes, init=spec.init, generator=torch.Generator().manual_seed(train.seed),
+                     activation=spec.activation)
     kw = {"dist": dist} if dist is not None else {}
     return TorchLearner(model, optim, schedule, train, total_steps=total_steps, device=device, num_classes=num_classes, **kw)
 

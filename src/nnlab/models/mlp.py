@@ -1,8 +1,9 @@
-"""Part I: the PyTorch multi-layer perceptron, ``Flatten -> Linear -> ReLU -> ... -> Linear`` (logits out).
+"""Part I: the PyTorch multi-layer perceptron, ``Flatten -> Linear -> ReLU -> ... -> Linear`` (logits out); the hidden
+activation may also be tanh, the logistic sigmoid or the identity, as in ``nnlab.numpy_nn``.
 
 It mirrors the from-scratch ``nnlab.numpy_nn.MLP`` layer for layer: the ``nn.Sequential`` is called ``layers``
-so parameter names share the same indices (``layers.0.weight`` here, ``layers.0.W`` there; odd indices are
-ReLUs). The only layout difference is the weight's orientation: ``torch`` stores ``(out, in)``, NumPy ``(in, out)``;
+so parameter names share the same indices (``layers.0.weight`` here, ``layers.0.W`` there; odd indices are the
+activations). The only layout difference is the weight's orientation: ``torch`` stores ``(out, in)``, NumPy ``(in, out)``;
 ``copy_numpy_weights_to_torch`` / ``copy_torch_weights_to_numpy`` transpose between them.
 
 No softmax at the end: ``nn.CrossEntropyLoss`` applies log-softmax itself, and a softmax before it would
@@ -17,37 +18,41 @@ from torch import nn
 from .._validate import one_of, positive_int, sizes_problem
 from ..errors import ConfigError, check
 
-__all__ = ["INITS", "MLP", "copy_numpy_weights_to_torch", "copy_torch_weights_to_numpy"]
+__all__ = ["ACTIVATIONS", "INITS", "MLP", "copy_numpy_weights_to_torch", "copy_torch_weights_to_numpy"]
 
 #: weight inits: he = N(0, 2/fan_in) (He et al. 2015, for ReLU) | xavier = U(+-sqrt(6/(fan_in+fan_out)))
 #: (Glorot & Bengio 2010); biases start at 0 either way
 INITS = ("he", "xavier")
+#: hidden-layer activations, under the names of ``nnlab.numpy_nn`` (and scikit-learn's ``MLPClassifier``)
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "logistic": nn.Sigmoid, "identity": nn.Identity}
 
 
 class MLP(nn.Module):
     """``forward(x) -> logits (N, out_features)`` for ``x`` of shape ``(N, in_features)`` or ``(N, *dims)``
     with ``prod(dims) == in_features`` (CIFAR-10 images ``(N, 3, 32, 32)`` with ``in_features = 3072``).
 
-    ``hidden_sizes``: widths of the hidden layers (units), each followed by a ReLU; ``()`` = a linear model. Weights
+    ``hidden_sizes``: widths of the hidden layers (units), each followed by the ``activation`` (see ``ACTIVATIONS``;
+    default ReLU); ``()`` = a linear model. Weights
     follow ``init`` (see ``INITS``) and draw from ``generator`` when given (else torch's global RNG); biases start
     at zero. The same scheme as ``nnlab.numpy_nn.Linear``, so both backends start alike. The run's config (what
     ``config.json`` records) is ``nnlab.experiments.mlp.MLPSpec``, which builds this or the NumPy MLP.
     """
 
     def __init__(self, in_features: int, hidden_sizes=(20,), out_features: int = 10, *, init: str = "he",
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, activation: str = "relu"):
         super().__init__()
         check([p for p in (positive_int("in_features", in_features), sizes_problem("hidden_sizes", hidden_sizes),
-                           positive_int("out_features", out_features), one_of("init", init, INITS)) if p], what="MLP")
+                           positive_int("out_features", out_features), one_of("init", init, INITS),
+                           one_of("activation", activation, ACTIVATIONS)) if p], what="MLP")
         if not isinstance(hidden_sizes, (tuple, list)):
             hidden_sizes = (hidden_sizes,)  # one integer: one hidden layer (as numpy_nn.MLP and scikit-learn)
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.hidden_sizes, self.init = tuple(int(h) for h in hidden_sizes), init
+        self.hidden_sizes, self.init, self.activation = tuple(int(h) for h in hidden_sizes), init, activation
         sizes = (self.in_features, *self.hidden_sizes, self.out_features)
         mods: list[nn.Module] = []
         for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             if i:
-                mods.append(nn.ReLU())
+                mods.append(ACTIVATIONS[activation]())
             mods.append(nn.Linear(d_in, d_out))
         self.layers = nn.Sequential(*mods)     # outside `layers`, so indices match numpy_nn's names
         self.reset_parameters(generator)
