@@ -15,6 +15,7 @@ from .._io import atomic_write_bytes
 from .._validate import one_of, parse_int_list
 from ..data.toy import ToyDataConfig, make_toy
 from ..errors import check
+from ..numpy_nn.layers import ACTIVATIONS  # the activation names both backends take (NumPy only: a light import)
 from ..train.config import OptimConfig, ScheduleConfig, TrainConfig
 from ..train.flags import build
 from ..train.loop import TaskData
@@ -35,12 +36,12 @@ class MLPSpec:
     hidden: tuple[int, ...] = field(default=(20,), metadata={"help": "hidden layer sizes, comma-separated (e.g. 1024,256,32)"})
     init: str = field(default="he", metadata={"help": "weight init: he | xavier"})
     dtype: str = field(default="float64", metadata={"help": "numpy backend precision: float64 | float32"})
-    activation: str = field(default="relu", metadata={"help": "hidden activation: relu | tanh | logistic | identity"})
+    activation: str = field(default="relu", metadata={"help": f"hidden activation: {' | '.join(ACTIVATIONS)}"})
 
     def __post_init__(self):
         problems = [one_of("backend", self.backend, BACKENDS), one_of("init", self.init, ("he", "xavier")),
                     one_of("dtype", self.dtype, ("float64", "float32")),
-                    one_of("activation", self.activation, ("relu", "tanh", "logistic", "identity"))]
+                    one_of("activation", self.activation, ACTIVATIONS)]
         check([p for p in problems if p], "model config")
         object.__setattr__(self, "hidden", parse_int_list("hidden", self.hidden))
 

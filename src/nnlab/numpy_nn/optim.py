@@ -226,8 +226,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, *, eps_on: str = "v_hat", axpy=numpy_axpy):
         problems = [positive_float("lr", lr), nonneg_float("eps", eps), nonneg_float("weight_decay", weight_decay),
-                    one_of("eps_on", eps_on, self.EPS_ON)]
-        problems.append(_axpy_problem(axpy))
+                    one_of("eps_on", eps_on, self.EPS_ON), _axpy_problem(axpy)]
         try:
             b1, b2 = betas
         except (TypeError, ValueError):

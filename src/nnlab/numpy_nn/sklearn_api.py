@@ -303,14 +303,13 @@ class _BaseMLP(BaseEstimator):
         ``partial_fit`` continues the previous call's optimizer (moments and current step size); ``fit`` starts
         a new one, warm start or not.
         """
-        params = self._net.parameters()
+        params, axpy = self._net.parameters(), _blas_axpy(self._net.dtype)
         if self.solver == "sgd":
             opt = SGD(params, lr=self.learning_rate_init, momentum=self.momentum,
-                      nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, buffer="step",
-                      axpy=_blas_axpy(self._net.dtype))
+                      nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, buffer="step", axpy=axpy)
         else:
             opt = Adam(params, lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                       eps_on="v", axpy=_blas_axpy(self._net.dtype))
+                       eps_on="v", axpy=axpy)
         saved = self._optimizer_state
         if incremental and saved is not None and saved["kind"] == (self.solver, opt.state_names):
             opt.load_state_dict(saved["state"])
