@@ -12,7 +12,7 @@ from torch import nn
 
 import nnlab.numpy_nn as npnn
 from nnlab.errors import ConfigError
-from nnlab.models.mlp import MLP, copy_numpy_weights_to_torch, copy_torch_weights_to_numpy
+from nnlab.models.mlp import ACTIVATIONS, MLP, copy_numpy_weights_to_torch, copy_torch_weights_to_numpy
 
 TOL = 1e-10
 
@@ -122,6 +122,7 @@ def test_constructor_validates_with_the_shared_size_check():
         MLP(2, (4,), 0)
     with pytest.raises(ConfigError, match=r"unknown activation 'gelu'; valid: relu, tanh, logistic, identity"):
         MLP(2, (4,), 2, activation="gelu")
+    assert list(ACTIVATIONS) == list(npnn.ACTIVATIONS)       # the same names on both backends
     assert [type(layer).__name__ for layer in MLP(2, (4, 4), 2, activation="tanh").layers] == [
         "Linear", "Tanh", "Linear", "Tanh", "Linear"]
 
