@@ -49,3 +49,27 @@ def test_two_process_gloo_matches_single_process(tmp_path):
     for x, y in zip(ra, rb):
         for col in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
             assert float(x[col]) == pytest.approx(float(y[col]), abs=1e-6), col
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
+def test_a_finished_run_destroys_its_process_group(tmp_path):
+    """After a successful fit under torchrun each rank destroys its process group: exiting with gloo's threads alive
+    can abort the process at interpreter shutdown, which torchrun reports as a failed run. Here one in-process gloo
+    group (world of 1) stands for the rank's group; the run itself is an ordinary NumPy run."""
+    import torch.distributed as dist
+
+    from nnlab.experiments.common import fit_in_run_folder
+    from nnlab.experiments.mlp import setup_toy, toy_configs
+    from nnlab.train.distributed import DistInfo
+
+    cfg = toy_configs("best", model={"backend": "numpy"}, train={"epochs": 1, "progress": "off"})
+    learner, data, _ = setup_toy(cfg["model"], cfg["data"], cfg["optim"], cfg["schedule"], cfg["train"])
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        s = fit_in_run_folder(learner, data, cfg["train"], {}, out=tmp_path / "run", resume=False, dry_run=False,
+                              dist=DistInfo(rank=0, world_size=2), desc="ddp")
+        assert s["steps"] > 0 and (tmp_path / "run" / "summary.json").exists()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
