@@ -36,8 +36,8 @@ import numpy as np
 from tune_part1 import DATASETS, _mean_std, _names, population, test_chosen
 
 GRIDS = {  # parameter grids searched by 5-fold CV on the training points (wide enough that the choice is inside)
-    "svc-rbf": {"C": [0.3, 1, 3, 10, 30, 100], "gamma": [0.3, 1, 3, 10]},
-    "knn": {"n_neighbors": [5, 11, 21, 31, 51, 75]},
+    "svc-rbf": {"C": [0.1, 0.3, 1, 3, 10, 30, 100], "gamma": [0.03, 0.1, 0.3, 1, 3, 10]},
+    "knn": {"n_neighbors": [3, 5, 11, 21, 31, 51, 75]},
 }
 QUICK_GRIDS = {"svc-rbf": {"C": [1, 10], "gamma": [1]}, "knn": {"n_neighbors": [11, 31]}}
 
@@ -69,11 +69,18 @@ def run_peers(seeds: int, grids: dict) -> dict:
                 bayes.append(100 * split_accuracy(cfg, s))
                 fresh.append(100 * (P_pop[np.arange(len(X_pop)), model.predict(X_pop)].mean() - rate))
                 chosen.append(model.best_params_)
-            res[f"{name}/{d}"] = summary(accs, bayes, fresh) | {"cv_choices": chosen}
+            res[f"{name}/{d}"] = summary(accs, bayes, fresh) | {"cv_choices": chosen,
+                                                                "cv_choice_on_grid_edge": on_edge(chosen, grid)}
             r = res[f"{name}/{d}"]
             print(f"  {name}/{d}: test − Bayes {r['minus_bayes'][0]:+.2f}, fresh − Bayes rate "
-                  f"{r['fresh_minus_bayes_rate'][0]:+.2f}", flush=True)
+                  f"{r['fresh_minus_bayes_rate'][0]:+.2f}; CV choice on a grid edge in {r['cv_choice_on_grid_edge']} "
+                  f"of {seeds} splits", flush=True)
     return res
+
+
+def on_edge(chosen: list[dict], grid: dict) -> int:
+    """How many of the CV's choices sit on an end of a grid axis (the grid may then be too narrow there)."""
+    return sum(any(c[k] in (min(v), max(v)) for k, v in grid.items() if len(v) > 1) for c in chosen)
 
 
 def summary(accs: list[float], bayes: list[float], fresh: list[float]) -> dict:
