@@ -297,6 +297,16 @@ def fresh_accuracy(learner, backend: str, pop) -> float:
     return float(P_pop[np.arange(len(X_pop)), _predict(learner, backend, X_pop)].mean())
 
 
+def gap_summary(accs: list[float], bayes: list[float], fresh: list[float]) -> dict:
+    """Test accuracies against the Bayes-optimal classifier's on the same splits (points), the target's verdict
+    (mean gap >= -0.5) and the fresh-data gap."""
+    diffs = [a - c for a, c in zip(accs, bayes)]
+    # one test point is 0.5 points of a 200-point split, so the mean is a multiple of 0.05: compare rounded
+    return {"test": _mean_std(accs), "bayes": _mean_std(bayes), "minus_bayes": _mean_std(diffs),
+            "met": round(statistics.mean(diffs), 6) >= -0.5, "fresh_minus_bayes_rate": _mean_std(fresh),
+            "per_seed_test": accs, "per_seed_bayes": bayes}
+
+
 def test_chosen(setting: str, backends: list[str], seeds: int) -> dict:
     """The ONE chosen setting, trained as compare part1 trains it (``setup_toy`` and the loop on all 800 training
     points: ``train_toy_mlp`` without its run folder, so the model stays at hand for the fresh-data diagnostic)."""
@@ -316,11 +326,7 @@ def test_chosen(setting: str, backends: list[str], seeds: int) -> dict:
                 accs.append(100 * fit(learner, data, train, run=None, config_record={"model_name": f"mlp-{b}"})["test_accuracy"])
                 bayes.append(100 * split_accuracy(cfg, s))
                 fresh.append(100 * (fresh_accuracy(learner, b, pop[0]) - pop[1]))
-            diffs = [a - c for a, c in zip(accs, bayes)]
-            # one test point is 0.5 points of a 200-point split, so the mean is a multiple of 0.05: compare rounded
-            res[f"{b}/{d}"] = {"test": _mean_std(accs), "bayes": _mean_std(bayes), "minus_bayes": _mean_std(diffs),
-                               "met": round(statistics.mean(diffs), 6) >= -0.5, "fresh_minus_bayes_rate": _mean_std(fresh),
-                               "per_seed_test": accs, "per_seed_bayes": bayes}
+            res[f"{b}/{d}"] = gap_summary(accs, bayes, fresh)
             r = res[f"{b}/{d}"]
             print(f"  test {b}/{d}: {r['test'][0]:.2f}, Bayes {r['bayes'][0]:.2f}, ours − Bayes {r['minus_bayes'][0]:+.2f} "
                   f"± {r['minus_bayes'][1]:.2f} ({'met' if r['met'] else 'MISSED'}); "
