@@ -63,6 +63,12 @@ GRID = {
     "h32x32": {"model": {"hidden": (32, 32)}},
     "tanh": {"model": {"activation": "tanh"}},                 # smooth hidden units: a curved boundary, not a polygon
     "tanh-xavier": {"model": {"activation": "tanh", "init": "xavier"}},
+    # stage 4: smoother or lower-variance fits (larger batches, Adam, a narrower net, a wider one with decay)
+    "bs25-ep120": {"train": {"batch_size": 25, "epochs": 120}},
+    "adam1e-2": {"optim": {"optimizer": "adam", "lr": 0.01, "momentum": 0.0}},
+    "h10": {"model": {"hidden": (10,)}},
+    "h40-wd1e-3": {"model": {"hidden": (40,)}, "optim": {"weight_decay": 1e-3}},
+    "lr0.01-ep120": {"optim": {"lr": 0.01}, "train": {"epochs": 120}},
 }
 DATASETS = ("moons", "circles")
 K_FOLDS = 5  # stratified folds of the 800 training points (160 validation points each); --folds uses the first ones
