@@ -11,7 +11,7 @@ estimator's (``fit`` with ``tol=0, n_iter_no_change=inf``) to 1e-12; the script 
 
 Then it times, side by side in one process (``_common.interleaved``: rotated order, medians, paired ratios):
   (a) fit     the estimator's ``fit`` (validation, initialisation, every epoch) against the lean loop's whole fit
-              (initialisation and every epoch), on the first fold of ``bench_sklearn.py``'s digits CV (1,437 rows),
+              (its labels, ``[X, 1]`` and buffers, initialisation and every epoch), on the first fold of ``bench_sklearn.py``'s digits CV (1,437 rows),
               ``--epochs`` epochs, solver "sgd" and "adam";
   (b) epoch   one epoch of steps only: the engine's ``train_batches`` (what ``fit`` runs per epoch) against the lean
               loop's epoch, on the same data and shuffles.
@@ -193,7 +193,7 @@ def main(argv=None) -> dict:
         worst = check_same_arithmetic(X, y, solver, min(args.epochs, 5), args.seed)
         lean = LeanFit(X, y, solver)
         fits = {"ours": lambda s=solver: estimator(s, args.epochs, args.seed).fit(X, y),
-                "lean": lambda: lean.fit(args.epochs, args.seed)}
+                "lean": lambda s=solver: LeanFit(X, y, s).fit(args.epochs, args.seed)}   # its buffers included
         # (b): the engine's epoch on a fitted estimator's model, loss and optimizer (the state keeps moving)
         clf = estimator(solver, 1, args.seed).fit(X, y)
         net, loss_fn, opt = clf._net, clf._loss(), clf._make_optimizer(False)
