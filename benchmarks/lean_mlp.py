@@ -213,15 +213,16 @@ def main(argv=None) -> dict:
             ratio = median(t["ours"]) / median(t["lean"])
             paired = paired_ratio(t["ours"], t["lean"])
             key = f"{case}/{solver}"
-            results[key] = {"ours": stats(t["ours"]), "lean": stats(t["lean"]), "ratio_ours_over_lean": round(ratio, 3),
+            results[key] = {"unit": "ms", "ours": stats(t["ours"], 1e3), "lean": stats(t["lean"], 1e3), "ratio_ours_over_lean": round(ratio, 3),
                             "paired_ratio": paired, "same_arithmetic_max_diff": worst}
-            rows.append([key, median(t["ours"]), median(t["lean"]), ratio, f"{paired['q1']:.3f}-{paired['q3']:.3f}"])
+            rows.append([key, 1e3 * median(t["ours"]), 1e3 * median(t["lean"]), ratio,
+                         f"{paired['q1']:.3f}-{paired['q3']:.3f}"])
     print(f"nnlab MLPClassifier vs the lean loop of its NumPy calls, digits (1,437 rows), {args.epochs} epochs, "
           f"1 BLAS thread; median of {args.repeats} interleaved rounds after {args.warmup} warm-up"
           f"{' (QUICK: not figures)' if args.quick else ''}")
     print(f"machine: {info['cpu']}, {info['cores']} cores, load {info.get('loadavg_1min_at_start')}; "
           f"numpy {info['numpy']}; same arithmetic checked (losses and weights to 1e-12)")
-    print_table(["case", "ours s", "lean s", "ours/lean", "paired q1-q3"], rows)
+    print_table(["case", "ours ms", "lean ms", "ours/lean", "paired q1-q3"], rows)
     result = {"bench": "lean_mlp", "quick": args.quick, "epochs": args.epochs, "seed": args.seed,
               "repeats": args.repeats, "warmup": args.warmup, "results": results, "machine": info}
     emit(result, args.out)
