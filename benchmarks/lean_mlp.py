@@ -28,7 +28,6 @@ import sys
 import warnings
 
 import numpy as np
-from scipy.linalg.blas import get_blas_funcs
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
@@ -63,7 +62,6 @@ class LeanFit:
         self.mask[(d + 1) * HIDDEN:(d + 1) * HIDDEN + HIDDEN * c] = 1
         self.scale, self.scr = np.empty(P), np.empty(P)
         self.s1, self.s2, self.tmp = np.zeros(P), np.zeros(P), np.empty(P)   # velocity or Adam's m, v; scratch
-        self.axpy = get_blas_funcs("axpy", dtype=np.float64)
 
     def views(self):
         d, h, c = self.shapes
@@ -96,7 +94,7 @@ class LeanFit:
         """One pass in mini-batches: the estimator's calls, in its order, on the same kinds of buffers."""
         X1, t, n_all = self.X1, self.t, self.X1.shape[0]
         Wb, W2, b2, dWb, dW2, db2 = self.views()
-        p, g, mask, scale, scr, axpy = self.p, self.g, self.mask, self.scale, self.scr, self.axpy
+        p, g, mask, scale, scr = self.p, self.g, self.mask, self.scale, self.scr
         s1, s2, tmp = self.s1, self.s2, self.tmp
         total = 0.0
         for start in range(0, n_all, BATCH):
@@ -132,20 +130,26 @@ class LeanFit:
             step += 1
             if self.solver == "sgd":                                      # scikit-learn's Nesterov velocity form
                 np.multiply(s1, MOMENTUM, out=s1)
-                axpy(g, s1, a=-LR)                                        # v = mu v - lr g
-                axpy(g, p, a=-LR)
-                axpy(s1, p, a=MOMENTUM)                                   # p += mu v - lr g
+                np.multiply(g, -LR, out=tmp)
+                np.add(s1, tmp, out=s1)                                   # v = mu v - lr g
+                np.multiply(g, -LR, out=tmp)
+                np.add(p, tmp, out=p)
+                np.multiply(s1, MOMENTUM, out=tmp)
+                np.add(p, tmp, out=p)                                     # p += mu v - lr g
             else:                                                         # Adam, eps on sqrt(v) (scikit-learn's)
                 size = LR * math.sqrt(1.0 - BETA2 ** step) / (1.0 - BETA1 ** step)
                 np.multiply(s1, BETA1, out=s1)
-                axpy(g, s1, a=1.0 - BETA1)
+                np.multiply(g, 1.0 - BETA1, out=tmp)
+                np.add(s1, tmp, out=s1)                                   # m = b1 m + (1 - b1) g
                 np.multiply(g, g, out=tmp)
                 np.multiply(s2, BETA2, out=s2)
-                axpy(tmp, s2, a=1.0 - BETA2)
+                np.multiply(tmp, 1.0 - BETA2, out=tmp)
+                np.add(s2, tmp, out=s2)                                   # v = b2 v + (1 - b2) g^2
                 np.sqrt(s2, out=tmp)
                 np.add(tmp, EPS, out=tmp)
                 np.divide(s1, tmp, out=tmp)
-                axpy(tmp, p, a=-size)
+                np.multiply(tmp, -size, out=tmp)
+                np.add(p, tmp, out=p)                                     # p -= size m / (sqrt(v) + eps)
             total += loss * n
         return total / n_all, step
 

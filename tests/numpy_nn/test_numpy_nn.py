@@ -500,8 +500,6 @@ def test_same_seed_same_weights_and_generators_are_accepted():
     (lambda: SGD(MLP(2, (3,), 2).parameters(), lr=0.1, nesterov=True), r"nesterov=True needs momentum > 0"),
     (lambda: SGD(MLP(2, (3,), 2).parameters(), lr=0.1, momentum=1.5), r"momentum must be in \[0.0, 1.0\), got 1.5"),
     (lambda: Adam(MLP(2, (3,), 2).parameters(), betas=(0.9, 1.0)), r"betas\[1\] must be in \[0.0, 1.0\), got 1.0"),
-    (lambda: Adam(MLP(2, (3,), 2).parameters(), axpy="blas"), r"axpy must be a callable axpy\(a, x, y, scratch\)"),
-    (lambda: SGD(MLP(2, (3,), 2).parameters(), axpy=None), r"axpy must be a callable axpy\(a, x, y, scratch\)"),
     (lambda: SGD([], lr=0.1), r"params is empty"),
     (lambda: SGD([(np.zeros(3), np.zeros(2))], lr=0.1), r"params\[0\] must be a \(param, grad\) pair"),
 ])

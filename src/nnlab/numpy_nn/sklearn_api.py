@@ -38,7 +38,6 @@ import warnings
 
 import numpy as np
 import scipy.optimize
-from scipy.linalg.blas import get_blas_funcs
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -56,23 +55,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .losses import OUTPUT_LOSSES
 from .mlp import MLP, loss_and_gradient, train_batches, with_ones_column
-from .optim import SGD, Adam, numpy_axpy
+from .optim import SGD, Adam
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 FLOAT_DTYPES = (np.float64, np.float32)
-
-
-def _blas_axpy(dtype):
-    """The optimizers' ``axpy(a, x, y, scratch)`` as one BLAS call (``daxpy``/``saxpy``: ``y += a * x``, one pass over
-    ``y``) instead of NumPy's two. BLAS updates ``y`` in place when it is a contiguous vector of the dtype, as the MLP's
-    flat parameter vector and the optimizers' buffers are; otherwise it returns a new array, and NumPy does the update.
-    About 2% of a ``load_digits`` fit (three such updates per step over the 7,510 parameters)."""
-    kernel = get_blas_funcs("axpy", dtype=dtype)
-
-    def axpy(a, x, y, scratch):
-        if kernel(x, y, a=a) is not y:                 # not updated in place: y is untouched, NumPy does it
-            numpy_axpy(a, x, y, scratch)
-    return axpy
 
 
 _PARAMETERS_DOC = """
@@ -303,13 +289,13 @@ class _BaseMLP(BaseEstimator):
         ``partial_fit`` continues the previous call's optimizer (moments and current step size); ``fit`` starts
         a new one, warm start or not.
         """
-        params, axpy = self._net.parameters(), _blas_axpy(self._net.dtype)
+        params = self._net.parameters()
         if self.solver == "sgd":
             opt = SGD(params, lr=self.learning_rate_init, momentum=self.momentum,
-                      nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, buffer="step", axpy=axpy)
+                      nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, buffer="step")
         else:
             opt = Adam(params, lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                       eps_on="v", axpy=axpy)
+                       eps_on="v")
         saved = self._optimizer_state
         if incremental and saved is not None and saved["kind"] == (self.solver, opt.state_names):
             opt.load_state_dict(saved["state"])
