@@ -15,7 +15,9 @@ Then it times, side by side in one process (``_common.interleaved``: rotated ord
               ``--epochs`` epochs, solver "sgd" and "adam";
   (b) epoch   one epoch of steps only: the engine's ``train_batches`` (what ``fit`` runs per epoch) against the lean
               loop's epoch, on the same data and shuffles.
-The figures are ours / lean (1.00 = no overhead). One BLAS thread (threadpoolctl), as in ``bench_sklearn.py``.
+The figures are ours / lean (1.00 = no overhead). Then the step's five matrix products alone, at their shapes, in
+µs and GFLOP/s, beside a 256 x 256 x 256 product (near the core's peak): what no engine can go below with this
+arithmetic. One BLAS thread (threadpoolctl), as in ``bench_sklearn.py``.
 
 Usage: python benchmarks/lean_mlp.py [--repeats 15 --warmup 2 --epochs 50 --out lean.json] [--quick]
 """
@@ -154,6 +156,30 @@ class LeanFit:
         return total / n_all, step
 
 
+def products(lean: "LeanFit", repeats: int) -> dict:
+    """The step's matrix products at their shapes (a full batch), each the best of ``repeats`` timings of 200 calls,
+    in µs and GFLOP/s; and a 256 x 256 x 256 product, a size where BLAS runs near the core's peak, for reference."""
+    import timeit
+
+    rng = np.random.default_rng(0)
+    Wb, W2, _, dWb, dW2, _ = lean.views()
+    nb = lean.buf.shape[0]
+    x, hid = rng.standard_normal(lean.buf.shape), rng.standard_normal(lean.hb.shape)
+    gz, gh = rng.standard_normal((nb, W2.shape[1])), rng.standard_normal(lean.gh.shape)
+    a, b, c = (rng.standard_normal((256, 256)) for _ in range(3))
+    cases = {"[x,1] @ [W;b]": (lambda: np.matmul(x, Wb, out=lean.hb), x.shape[0] * x.shape[1] * Wb.shape[1]),
+             "h @ W2": (lambda: hid @ W2, hid.size * W2.shape[1]),
+             "h.T @ dz": (lambda: np.matmul(hid.T, gz, out=dW2), hid.size * gz.shape[1]),
+             "dz @ W2.T": (lambda: np.matmul(gz, W2.T, out=lean.gh), gz.size * W2.shape[0]),
+             "[x,1].T @ dh": (lambda: np.matmul(x.T, gh, out=dWb), x.size * gh.shape[1]),
+             "256^3 reference": (lambda: np.matmul(a, b, out=c), 256 ** 3)}
+    out = {}
+    for name, (fn, macs) in cases.items():
+        us = min(timeit.repeat(fn, number=200, repeat=repeats)) / 200 * 1e6
+        out[name] = {"us": round(us, 2), "gflops": round(2 * macs / us / 1e3, 1)}
+    return out
+
+
 def estimator(solver: str, epochs: int, seed: int) -> MLPClassifier:
     return MLPClassifier(solver=solver, max_iter=epochs, tol=0.0, n_iter_no_change=np.inf, random_state=seed)
 
@@ -229,8 +255,11 @@ def main(argv=None) -> dict:
     print(f"machine: {info['cpu']}, {info['cores']} cores, load {info.get('loadavg_1min_at_start')}; "
           f"numpy {info['numpy']}; same arithmetic checked (losses and weights to 1e-12)")
     print_table(["case", "ours ms", "lean ms", "ours/lean", "paired q1-q3"], rows)
+    prods = products(LeanFit(X, y, "sgd"), 3 if args.quick else 7)
+    print("The step's matrix products (best of the timings, one full batch):")
+    print_table(["product", "us", "GFLOP/s"], [[k, v["us"], v["gflops"]] for k, v in prods.items()])
     result = {"bench": "lean_mlp", "quick": args.quick, "epochs": args.epochs, "seed": args.seed,
-              "repeats": args.repeats, "warmup": args.warmup, "results": results, "machine": info}
+              "repeats": args.repeats, "warmup": args.warmup, "results": results, "products": prods, "machine": info}
     emit(result, args.out)
     return result
 
