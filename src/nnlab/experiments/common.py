@@ -58,10 +58,10 @@ def fit_in_run_folder(learner, data, train, rec: dict, *, out, resume: bool, dry
     """``fit`` with the run folder owned (locked) by rank 0 for the run's duration; other ranks write nothing.
 
     ``fit`` writes metrics and checkpoints only; the run's figures are drawn here, from the saved files, after it
-    returns (rank 0, a real run folder; a dry run writes nothing). Under torchrun each rank then destroys its process
-    group (after a successful fit only: a rank that failed must not wait on the others): exiting with gloo's worker
-    threads still alive can abort the process at interpreter shutdown ("terminate called without an active
-    exception"), which torchrun reports as a failed run."""
+    returns (rank 0, a real run folder; a dry run writes nothing). Under torchrun each rank then takes its model out of
+    the DDP wrapper and destroys its process group, all ranks together (after a successful fit only: a rank that failed
+    must not wait on the others): exiting with gloo's worker threads still alive can abort the process at interpreter
+    shutdown ("terminate called without an active exception"), which torchrun reports as a failed run."""
     from ..report.plots import draw_run_figures
     from ..train.distributed import shutdown
     from ..train.loop import check_watchable, fit
@@ -73,10 +73,13 @@ def fit_in_run_folder(learner, data, train, rec: dict, *, out, resume: bool, dry
     try:
         summary = fit(learner, data, train, run=run, config_record=rec, resume=resume, dry_run=dry_run, is_main=is_main,
                       desc=desc)
-        if dist is not None and dist.enabled:
-            shutdown()
         if run is not None:
             draw_run_figures(run.path, summary)
+        if dist is not None and dist.enabled:
+            release = getattr(learner, "release_process_group", None)   # torch learners: out of their DDP wrapper
+            if release is not None:
+                release()
+            shutdown()
         return summary
     finally:
         if run is not None:

@@ -54,7 +54,15 @@ def barrier():
 
 
 def shutdown():
+    """Tear down the process group while the interpreter is fully alive: every rank together (a barrier first), then
+    a garbage collection so that objects that held the group (a released DDP wrapper, its reducer) are gone before
+    the group's threads are. ``destroy_process_group`` only unregisters a group that something still references."""
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
+        gc.collect()
