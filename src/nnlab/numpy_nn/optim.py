@@ -7,9 +7,9 @@
 When the pairs are consecutive views of one parameter vector and one gradient vector (as the ``MLP`` lays
 them out), the update runs once over the whole vector instead of once per array; the result is the same.
 
-Their ``y += a * x`` updates are two NumPy calls into a scratch buffer (``_axpy``), never a SciPy BLAS call: SciPy
-ships its own OpenBLAS, whose thread pool and NumPy's then compete for the same cores. With both libraries at their
-default thread count on a 2-core machine, a SciPy ``daxpy`` in each step made a training epoch ~40x slower.
+Their updates are NumPy calls into a scratch buffer, never a SciPy BLAS call: SciPy ships its own OpenBLAS, whose
+thread pool and NumPy's then compete for the same cores. With both libraries at their default thread count on a
+2-core machine, a SciPy ``daxpy`` in each step made a training epoch ~40x slower.
 """
 
 from __future__ import annotations
@@ -37,13 +37,6 @@ def _flat_base(arrays: list[np.ndarray]) -> np.ndarray | None:
             return None
         pos += a.size * item
     return base if pos == _address(base) + base.size * item else None
-
-
-def _axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> None:
-    """``y += a * x`` in place: ``a * x`` into ``scratch`` (which may be ``x`` itself when ``x`` is not needed
-    afterwards), then the sum. A Python float ``a`` keeps float32 arrays float32."""
-    np.multiply(x, a, out=scratch)
-    y += scratch
 
 
 def _check_params(params) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -162,31 +155,36 @@ class SGD(Optimizer):
                 "buffer": self.buffer}
 
     def step(self) -> None:
-        lr, mu, wd, axpy = self.lr, self.momentum, self.weight_decay, _axpy
+        lr, mu, wd = self.lr, self.momentum, self.weight_decay   # Python floats keep float32 arrays float32
         bufs = self._state.get(self.state_names[0]) if self.state_names else None
         for k, (p, g) in enumerate(self._groups):
             if wd:
                 g = g + wd * p
             tmp = self._tmp[k]
             if not mu:
-                axpy(-lr, g, p, tmp)                      # p -= lr g
+                np.multiply(g, lr, out=tmp)
+                p -= tmp                                  # p -= lr g
             elif self.buffer == "gradient":
                 buf = bufs[k]
                 buf *= mu
                 buf += g                                  # buf = mu buf + g
                 if self.nesterov:
                     np.multiply(buf, mu, out=tmp)
-                    tmp += g                              # g + mu buf
-                    axpy(-lr, tmp, p, tmp)                # p -= lr (g + mu buf)
+                    tmp += g
+                    tmp *= lr
+                    p -= tmp                              # p -= lr (g + mu buf)
                 else:
-                    axpy(-lr, buf, p, tmp)                # p -= lr buf
+                    np.multiply(buf, lr, out=tmp)
+                    p -= tmp                              # p -= lr buf
             else:
                 v = bufs[k]
+                np.multiply(g, lr, out=tmp)               # lr g, once for both updates
                 v *= mu
-                axpy(-lr, g, v, tmp)                      # v = mu v - lr g
+                v -= tmp                                  # v = mu v - lr g
                 if self.nesterov:
-                    axpy(-lr, g, p, tmp)
-                    axpy(mu, v, p, tmp)                   # p += mu v - lr g
+                    p -= tmp
+                    np.multiply(v, mu, out=tmp)
+                    p += tmp                              # p += mu v - lr g
                 else:
                     p += v
         self.step_count += 1
@@ -239,19 +237,21 @@ class Adam(Optimizer):
         sqrt_bc2 = math.sqrt(1.0 - b2 ** t)  # Python floats keep float32 arrays float32
         on_v_hat = self.eps_on == "v_hat"
         step_size = self.lr / (1.0 - b1 ** t) if on_v_hat else self.lr * sqrt_bc2 / (1.0 - b1 ** t)
-        axpy = _axpy
         for k, (p, g) in enumerate(self._groups):
             if wd:
                 g = g + wd * p
             m, v, tmp = self._state["exp_avg"][k], self._state["exp_avg_sq"][k], self._tmp[k]
             m *= b1
-            axpy(1.0 - b1, g, m, tmp)                 # m = b1 m + (1 - b1) g
+            np.multiply(g, 1.0 - b1, out=tmp)
+            m += tmp                                  # m = b1 m + (1 - b1) g
             np.multiply(g, g, out=tmp)
             v *= b2
-            axpy(1.0 - b2, tmp, v, tmp)               # v = b2 v + (1 - b2) g^2
+            tmp *= 1.0 - b2
+            v += tmp                                  # v = b2 v + (1 - b2) g^2
             np.sqrt(v, out=tmp)
             if on_v_hat:
                 tmp /= sqrt_bc2                       # sqrt(v_hat) = sqrt(v) / sqrt(1 - b2^t)
             tmp += eps
             np.divide(m, tmp, out=tmp)
-            axpy(-step_size, tmp, p, tmp)             # p -= step_size * m / (sqrt(.) + eps)
+            tmp *= step_size
+            p -= tmp                                  # p -= step_size * m / (sqrt(.) + eps)

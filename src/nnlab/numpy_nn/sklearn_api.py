@@ -74,7 +74,7 @@ def _other_blas_on_one_thread():
     same cores: at the default thread counts of a 2-core machine a ``load_digits`` fit took 4.6x longer (0.45 s
     against 0.10 s; scikit-learn's own L-BFGS fit pays the same). Where NumPy's library cannot be told apart (no
     library in NumPy's wheel folders, e.g. one BLAS shared by both), nothing changes."""
-    from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
+    from threadpoolctl import ThreadpoolController
 
     blas = ThreadpoolController().select(user_api="blas")
     root = Path(np.__file__).resolve().parent                  # numpy/ ; wheels put its BLAS in numpy.libs or numpy/.dylibs
