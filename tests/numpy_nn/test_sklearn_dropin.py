@@ -558,10 +558,7 @@ def test_lbfgs_runs_every_blas_but_numpys_on_one_thread_and_restores_them(monkey
         return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
 
     before = blas_threads()
-    numpy_dir = Path(np.__file__).resolve().parent
-    numpy_own = {f for f in before if any(Path(f).resolve().is_relative_to(h)
-                                          for h in (numpy_dir, numpy_dir.parent / "numpy.libs"))}
-    others = set(before) - numpy_own
+    numpy_own, others = sklearn_api._numpy_blas_and_others(list(before))
     if not numpy_own or not others or all(before[f] == 1 for f in others):
         pytest.skip("needs NumPy's own BLAS beside another one running more than one thread")
     seen = []

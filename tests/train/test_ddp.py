@@ -51,37 +51,40 @@ def test_two_process_gloo_matches_single_process(tmp_path):
             assert float(x[col]) == pytest.approx(float(y[col]), abs=1e-6), col
 
 
+@pytest.fixture
+def gloo_world_of_one(tmp_path):
+    """One in-process gloo group (world of 1), standing for a rank's group; destroyed afterwards if a test left it."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    yield dist
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
-def test_a_finished_run_destroys_its_process_group(tmp_path):
+def test_a_finished_run_destroys_its_process_group(tmp_path, gloo_world_of_one):
     """After a successful fit under torchrun each rank destroys its process group: exiting with gloo's threads alive
     can abort the process at interpreter shutdown, which torchrun reports as a failed run. Here one in-process gloo
     group (world of 1) stands for the rank's group; the run itself is an ordinary NumPy run."""
-    import torch.distributed as dist
-
     from nnlab.experiments.common import fit_in_run_folder
     from nnlab.experiments.mlp import setup_toy, toy_configs
     from nnlab.train.distributed import DistInfo
 
     cfg = toy_configs("best", model={"backend": "numpy"}, train={"epochs": 1, "progress": "off"})
     learner, data, _ = setup_toy(cfg["model"], cfg["data"], cfg["optim"], cfg["schedule"], cfg["train"])
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
-    try:
-        s = fit_in_run_folder(learner, data, cfg["train"], {}, out=tmp_path / "run", resume=False, dry_run=False,
-                              dist=DistInfo(rank=0, world_size=2), desc="ddp")
-        assert s["steps"] > 0 and (tmp_path / "run" / "summary.json").exists()
-        assert not dist.is_initialized()
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    s = fit_in_run_folder(learner, data, cfg["train"], {}, out=tmp_path / "run", resume=False, dry_run=False,
+                          dist=DistInfo(rank=0, world_size=2), desc="ddp")
+    assert s["steps"] > 0 and (tmp_path / "run" / "summary.json").exists()
+    assert not gloo_world_of_one.is_initialized()
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
-def test_a_finished_torch_run_leaves_its_ddp_wrapper_before_the_group_goes(tmp_path):
+def test_a_finished_torch_run_leaves_its_ddp_wrapper_before_the_group_goes(tmp_path, gloo_world_of_one):
     """The DDP wrapper's reducer holds the process group: ``destroy_process_group`` alone only unregisters it, and its
     gloo threads then die at interpreter exit, which aborted 8 of 158 two-process runs. After a successful fit the
     learner's model leaves the wrapper, then the group is destroyed. One in-process gloo group (world of 1) stands
     for the rank's group."""
-    import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
     from nnlab.data.toy import make_toy
@@ -95,17 +98,12 @@ def test_a_finished_torch_run_leaves_its_ddp_wrapper_before_the_group_goes(tmp_p
     splits = make_toy(cfg["data"], 0)
     (x, y), (xt, yt) = splits.train, splits.test
     as_t = lambda a, b: (torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b))  # noqa: E731
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
-    try:
-        info = DistInfo(rank=0, world_size=2)            # as one rank of a two-process run sees itself
-        src = ArraySource(*as_t(x, y), cfg["train"].batch_size, 0)
-        learner = build_mlp_learner(cfg["model"], 2, 2, cfg["optim"], cfg["schedule"], cfg["train"], src.steps_per_epoch,
-                                    torch.device("cpu"), info)
-        assert isinstance(learner.net, DistributedDataParallel)
-        s = fit_in_run_folder(learner, TaskData(train=src, test=EvalSet(*as_t(xt, yt))), cfg["train"], {},
-                              out=tmp_path / "run", resume=False, dry_run=False, dist=info, desc="ddp")
-        assert s["steps"] > 0
-        assert learner.net is learner.model and not dist.is_initialized()
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    info = DistInfo(rank=0, world_size=2)                # as one rank of a two-process run sees itself
+    src = ArraySource(*as_t(x, y), cfg["train"].batch_size, 0)
+    learner = build_mlp_learner(cfg["model"], 2, 2, cfg["optim"], cfg["schedule"], cfg["train"], src.steps_per_epoch,
+                                torch.device("cpu"), info)
+    assert isinstance(learner.net, DistributedDataParallel)
+    s = fit_in_run_folder(learner, TaskData(train=src, test=EvalSet(*as_t(xt, yt))), cfg["train"], {},
+                          out=tmp_path / "run", resume=False, dry_run=False, dist=info, desc="ddp")
+    assert s["steps"] > 0
+    assert learner.net is learner.model and not gloo_world_of_one.is_initialized()

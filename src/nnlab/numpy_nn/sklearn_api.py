@@ -77,14 +77,19 @@ def _other_blas_on_one_thread():
     from threadpoolctl import ThreadpoolController
 
     blas = ThreadpoolController().select(user_api="blas")
-    root = Path(np.__file__).resolve().parent                  # numpy/ ; wheels put its BLAS in numpy.libs or numpy/.dylibs
-    homes = (root, root.parent / "numpy.libs")
-    numpy_own = [lib.filepath for lib in blas.lib_controllers
-                 if any(Path(lib.filepath).resolve().is_relative_to(h) for h in homes)]
-    others = [lib.filepath for lib in blas.lib_controllers if lib.filepath not in numpy_own]
+    numpy_own, others = _numpy_blas_and_others([lib.filepath for lib in blas.lib_controllers])
     if not numpy_own or not others:
         return contextlib.nullcontext()
     return blas.select(filepath=others).limit(limits=1)
+
+
+def _numpy_blas_and_others(filepaths: list[str]) -> tuple[list[str], list[str]]:
+    """The loaded BLAS libraries split into NumPy's own (inside its wheel: ``numpy.libs`` or ``numpy/.dylibs``) and
+    the others."""
+    root = Path(np.__file__).resolve().parent
+    homes = (root, root.parent / "numpy.libs")
+    own = [f for f in filepaths if any(Path(f).resolve().is_relative_to(h) for h in homes)]
+    return own, [f for f in filepaths if f not in own]
 
 
 _PARAMETERS_DOC = """
